@@ -1,0 +1,211 @@
+"""The CORS decision engine: request facts in, a decision and the exact headers out.
+
+Pure: no I/O and no aiohttp. The server asks :func:`decide` once per request and
+acts on the :class:`Verdict` (answer at the edge, or forward and stamp).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .origins import parse_origin
+from .policy import PREFLIGHT_VARY, TOKEN_RE, PolicySet, RoutePolicy
+from .routes import BadPath, routing_path
+
+Headers = tuple[tuple[str, str], ...]
+
+
+class Decision(StrEnum):
+    PREFLIGHT_OK = "preflight_ok"  # answered 204 at the edge
+    PREFLIGHT_REFUSED = "preflight_refused"  # answered 403 at the edge
+    ALLOWED = "allowed"  # cross-origin, origin allowed: forwarded and stamped
+    BLOCKED = "blocked"  # cross-origin, origin refused, enforce: answered 403 at the edge
+    UNENFORCED = "unenforced"  # cross-origin, origin refused, enforce off: forwarded bare
+    SAME_ORIGIN = "same_origin"  # Origin is the origin the client addressed: forwarded
+    NO_ORIGIN = "no_origin"  # no Origin header (curl, servers, navigations): forwarded
+    NO_ROUTE = "no_route"  # no route matches the path: forwarded untouched
+    BAD_PATH = "bad_path"  # ambiguous raw path: answered 400 at the edge
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    route: RoutePolicy | None
+    headers: Headers  # CORS headers for the response (edge answer or stamped upstream one)
+    vary: str | None  # to merge into the response's Vary
+    reason: str
+    origin: str | None = None  # the normalised request origin, when valid
+    routing_path: str | None = None
+
+    @property
+    def answered_at_edge(self) -> bool:
+        return self.decision in _EDGE_DECISIONS
+
+    @property
+    def status(self) -> int | None:
+        """The status of an edge answer, ``None`` when the request is forwarded."""
+        return _EDGE_STATUS.get(self.decision)
+
+
+_EDGE_STATUS = {
+    Decision.PREFLIGHT_OK: 204,
+    Decision.PREFLIGHT_REFUSED: 403,
+    Decision.BLOCKED: 403,
+    Decision.BAD_PATH: 400,
+}
+_EDGE_DECISIONS = frozenset(_EDGE_STATUS)
+_NO_HEADERS: Headers = ()
+
+
+def decide(
+    policies: PolicySet,
+    method: str,
+    raw_path: str,
+    origin_values: Sequence[str],
+    *,
+    request_method: str | None = None,
+    request_headers: str | None = None,
+    request_private_network: str | None = None,
+    self_origin: str | None = None,
+) -> Verdict:
+    """Decide one request.
+
+    ``origin_values`` holds every ``Origin`` header the request carried; more than one
+    is never a browser's and is refused. ``request_*`` are the preflight's
+    ``Access-Control-Request-*`` values. ``self_origin`` is the normalised origin the
+    client addressed (scheme and Host), for recognising same-origin requests.
+    """
+    try:
+        path = routing_path(raw_path)
+    except BadPath as error:
+        return Verdict(Decision.BAD_PATH, None, _NO_HEADERS, None, str(error))
+    route = policies.routes.lookup(path)
+    if route is None:
+        return Verdict(
+            Decision.NO_ROUTE, None, _NO_HEADERS, None, "no route matches", routing_path=path
+        )
+    if not origin_values:
+        if route.wildcard_response:
+            headers = (("Access-Control-Allow-Origin", "*"), *route.actual_headers)
+            return Verdict(
+                Decision.NO_ORIGIN, route, headers, None, "no Origin header", routing_path=path
+            )
+        return Verdict(
+            Decision.NO_ORIGIN, route, _NO_HEADERS, "Origin", "no Origin header", routing_path=path
+        )
+    origin = parse_origin(origin_values[0]) if len(origin_values) == 1 else None
+    if method == "OPTIONS" and request_method is not None:
+        return _preflight(
+            route, path, origin, request_method, request_headers, request_private_network
+        )
+    return _actual(route, path, origin, self_origin)
+
+
+def _preflight(
+    route: RoutePolicy,
+    path: str,
+    origin: str | None,
+    request_method: str,
+    request_headers: str | None,
+    request_private_network: str | None,
+) -> Verdict:
+    def refuse(reason: str) -> Verdict:
+        return Verdict(
+            Decision.PREFLIGHT_REFUSED,
+            route,
+            _NO_HEADERS,
+            PREFLIGHT_VARY,
+            reason,
+            origin,
+            routing_path=path,
+        )
+
+    if origin is None:
+        return refuse("the Origin header is not a single serialised origin")
+    if not route.origins.allows(origin):
+        return refuse(f"origin {origin} is not allowed by {route.name}")
+    if not TOKEN_RE.fullmatch(request_method):
+        return refuse("Access-Control-Request-Method is not a method name")
+    if route.methods is not None and request_method not in route.methods_set:
+        return refuse(f"method {request_method} is not in {route.name} methods")
+    requested = _header_names(request_headers)
+    if requested is None:
+        return refuse("Access-Control-Request-Headers is not a list of header names")
+    if route.allow_headers is not None:
+        for name in requested:
+            if name not in route.allow_headers:
+                return refuse(f"header {name} is not in {route.name} allow_headers")
+    wants_private_network = request_private_network == "true"
+    if wants_private_network and not route.allow_private_network:
+        return refuse(f"private network access is not allowed by {route.name}")
+
+    acao = "*" if route.wildcard_response else origin
+    headers: list[tuple[str, str]] = [("Access-Control-Allow-Origin", acao)]
+    if route.methods is None:
+        headers.append(("Access-Control-Allow-Methods", request_method))
+    if route.allow_headers is None and requested:
+        headers.append(("Access-Control-Allow-Headers", ", ".join(requested)))
+    headers.extend(route.preflight_headers)
+    if wants_private_network:
+        headers.append(("Access-Control-Allow-Private-Network", "true"))
+    return Verdict(
+        Decision.PREFLIGHT_OK,
+        route,
+        tuple(headers),
+        PREFLIGHT_VARY,
+        f"origin, method and headers allowed by {route.name}",
+        origin,
+        routing_path=path,
+    )
+
+
+def _actual(route: RoutePolicy, path: str, origin: str | None, self_origin: str | None) -> Verdict:
+    vary = None if route.wildcard_response else "Origin"
+    if origin is not None and route.origins.allows(origin):
+        acao = "*" if route.wildcard_response else origin
+        headers = (("Access-Control-Allow-Origin", acao), *route.actual_headers)
+        if origin == self_origin:
+            return Verdict(
+                Decision.SAME_ORIGIN, route, headers, vary, "same-origin request", origin, path
+            )
+        return Verdict(
+            Decision.ALLOWED, route, headers, vary, f"origin allowed by {route.name}", origin, path
+        )
+    if origin is not None and origin == self_origin:
+        return Verdict(
+            Decision.SAME_ORIGIN, route, _NO_HEADERS, vary, "same-origin request", origin, path
+        )
+    reason = (
+        f"origin {origin} is not allowed by {route.name}"
+        if origin is not None
+        else "the Origin header is not a single serialised origin"
+    )
+    if route.enforce:
+        return Verdict(Decision.BLOCKED, route, _NO_HEADERS, "Origin", reason, origin, path)
+    return Verdict(
+        Decision.UNENFORCED,
+        route,
+        _NO_HEADERS,
+        "Origin",
+        f"{reason} (enforce: false)",
+        origin,
+        path,
+    )
+
+
+def _header_names(value: str | None) -> tuple[str, ...] | None:
+    """Parse ``Access-Control-Request-Headers``: lower-cased tokens, or ``None`` if invalid."""
+    if not value:
+        return ()
+    names: list[str] = []
+    for part in value.split(","):
+        name = part.strip(" \t").lower()
+        if not name:
+            continue
+        if not TOKEN_RE.fullmatch(name):
+            return None
+        if name not in names:
+            names.append(name)
+    return tuple(names)

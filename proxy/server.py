@@ -1,0 +1,316 @@
+"""The aiohttp edge: the only place requests meet the CORS engine and the upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .cors import Decision, Verdict, decide
+from .forward import (
+    BodyTooLarge,
+    Upstream,
+    is_trusted,
+    limited_body,
+    merge_vary,
+    response_headers,
+    upstream_request_headers,
+)
+from .origins import parse_origin
+from .policy import PolicySet
+
+log = logging.getLogger("cors_edge")
+
+# Decisions whose requests go to the upstream and get the verdict's headers stamped.
+_STAMPED = frozenset({Decision.ALLOWED, Decision.SAME_ORIGIN, Decision.NO_ORIGIN})
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What happened to one request; handed to observers (access log, metrics)."""
+
+    method: str
+    path: str
+    route: str | None
+    origin: str | None
+    decision: str
+    status: int
+    bytes_sent: int
+    upstream_ms: float | None
+    total_ms: float
+    error: str | None = None
+    generation: int = 0
+
+
+Observer = Callable[[RequestRecord], None]
+
+
+class PolicyHolder:
+    """The current policy set, swapped atomically; each request reads it once."""
+
+    def __init__(self, policies: PolicySet) -> None:
+        self.current = policies
+        self.generation = 1
+
+    def swap(self, policies: PolicySet) -> int:
+        self.current = policies
+        self.generation += 1
+        return self.generation
+
+
+class EdgeServer:
+    """Answers preflights, blocks refused cross-origin requests, forwards the rest."""
+
+    def __init__(
+        self,
+        holder: PolicyHolder,
+        upstream: Upstream,
+        observers: list[Observer] | None = None,
+    ) -> None:
+        self.holder = holder
+        self.upstream = upstream
+        self.observers: list[Observer] = observers or []
+        self.in_flight = 0
+
+    def make_server(self, **kwargs: Any) -> web.Server:
+        limits = self.holder.current.limits
+        timeouts = self.holder.current.timeouts
+        return web.Server(
+            self.handle,
+            max_line_size=limits.max_header_bytes,
+            max_field_size=limits.max_header_bytes,
+            keepalive_timeout=timeouts.keepalive,
+            access_log=None,
+            **kwargs,
+        )
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        policies = self.holder.current
+        generation = self.holder.generation
+        headers = request.headers
+        self.in_flight += 1
+        record = RequestRecord(
+            method=request.method,
+            path=request.raw_path,
+            route=None,
+            origin=None,
+            decision="",
+            status=0,
+            bytes_sent=0,
+            upstream_ms=None,
+            total_ms=0.0,
+            generation=generation,
+        )
+        try:
+            peer = _peer(request)
+            trusted = is_trusted(peer, policies.trust_forwarded_from)
+            scheme = _client_scheme(headers, trusted)
+            host = headers.get("Host")
+            raw_target = request.raw_path
+            raw_path = raw_target.split("?", 1)[0]
+            verdict = decide(
+                policies,
+                request.method,
+                raw_path,
+                headers.getall("Origin", ()),
+                request_method=headers.get("Access-Control-Request-Method"),
+                request_headers=headers.get("Access-Control-Request-Headers"),
+                request_private_network=headers.get("Access-Control-Request-Private-Network"),
+                self_origin=parse_origin(f"{scheme}://{host}") if host else None,
+            )
+            record.decision = verdict.decision.value
+            record.route = verdict.route.name if verdict.route else None
+            record.origin = verdict.origin or (
+                headers.get("Origin") if "Origin" in headers else None
+            )
+            response: web.StreamResponse
+            if verdict.answered_at_edge:
+                response = _edge_answer(verdict)
+            else:
+                response = await self._forward(
+                    request, policies, verdict, raw_target, peer, scheme, trusted, record
+                )
+            record.status = response.status
+            return response
+        finally:
+            self.in_flight -= 1
+            record.total_ms = (time.perf_counter() - started) * 1000
+            for observer in self.observers:
+                try:
+                    observer(record)
+                except Exception:  # an observer must never break a response
+                    log.exception("request observer failed")
+
+    async def _forward(
+        self,
+        request: web.BaseRequest,
+        policies: PolicySet,
+        verdict: Verdict,
+        raw_target: str,
+        peer: str | None,
+        scheme: str,
+        trusted: bool,
+        record: RequestRecord,
+    ) -> web.StreamResponse:
+        limits = policies.limits
+        if (
+            limits.max_body_bytes is not None
+            and request.content_length is not None
+            and request.content_length > limits.max_body_bytes
+        ):
+            return _error_answer(verdict, 413, "request body too large")
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            # Only now that the request is permitted may the client send its body.
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        has_body = request.body_exists
+        out_headers = upstream_request_headers(
+            request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
+        )
+        upstream_started = time.perf_counter()
+        try:
+            upstream_response = await self.upstream.session.request(
+                request.method,
+                self.upstream.url(raw_target),
+                headers=out_headers,
+                data=limited_body(request.content, limits.max_body_bytes) if has_body else None,
+                allow_redirects=False,
+                compress=None,
+                chunked=None,
+            )
+        except BodyTooLarge:
+            record.error = "body_too_large"
+            return _error_answer(verdict, 413, "request body too large")
+        except aiohttp.ClientPayloadError as error:
+            if isinstance(error.__cause__, BodyTooLarge):
+                record.error = "body_too_large"
+                return _error_answer(verdict, 413, "request body too large")
+            record.error = "payload"
+            return _error_answer(verdict, 502, "upstream failed while receiving the request")
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            record.error = "timeout"
+            return _error_answer(verdict, 504, "upstream timed out")
+        except (aiohttp.ClientError, OSError) as error:
+            record.error = _error_kind(error)
+            log.warning("upstream unavailable: %s", error)
+            return _error_answer(verdict, 502, "upstream unavailable")
+        record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
+        try:
+            return await self._relay(request, upstream_response, verdict, record)
+        finally:
+            upstream_response.release()
+
+    async def _relay(
+        self,
+        request: web.BaseRequest,
+        upstream_response: aiohttp.ClientResponse,
+        verdict: Verdict,
+        record: RequestRecord,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            status=upstream_response.status, reason=upstream_response.reason
+        )
+        out = response.headers
+        vary_values: list[str] = []
+        for name, value in response_headers(upstream_response.raw_headers):
+            if name.lower() == "vary":
+                vary_values.append(value)
+            else:
+                out.add(name, value)
+        if verdict.decision in _STAMPED:
+            out.extend(verdict.headers)
+        if verdict.vary is not None:
+            vary_values.append(verdict.vary)
+        if vary_values:
+            merged = merge_vary(vary_values[:-1], vary_values[-1])
+            if merged:
+                out["Vary"] = merged
+        if "Content-Length" not in out and upstream_response.status not in (204, 304):
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        content = upstream_response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    break
+                await response.write(chunk)
+                record.bytes_sent += len(chunk)
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            # Headers are gone already; abort so the client sees a broken response,
+            # never a truncated "success".
+            record.error = "aborted:" + _error_kind(error)
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        await response.write_eof()
+        return response
+
+
+def _edge_answer(verdict: Verdict) -> web.Response:
+    status = verdict.status or 400
+    headers: list[tuple[str, str]] = list(verdict.headers)
+    if verdict.vary:
+        headers.append(("Vary", verdict.vary))
+    if status == 204:
+        return web.Response(status=204, headers=headers)
+    body = json.dumps({"error": _EDGE_MESSAGES.get(verdict.decision, "refused")})
+    headers.append(("Content-Type", "application/json"))
+    return web.Response(status=status, text=body, headers=headers)
+
+
+_EDGE_MESSAGES = {
+    Decision.PREFLIGHT_REFUSED: "CORS preflight refused by cors-edge",
+    Decision.BLOCKED: "cross-origin request refused by cors-edge: origin not allowed",
+    Decision.BAD_PATH: "ambiguous request path refused by cors-edge",
+}
+
+
+def _error_answer(verdict: Verdict, status: int, message: str) -> web.Response:
+    """An error cors-edge makes itself, readable by a page the route allows."""
+    headers: list[tuple[str, str]] = []
+    if verdict.decision in _STAMPED:
+        headers.extend(verdict.headers)
+    if verdict.vary:
+        headers.append(("Vary", verdict.vary))
+    headers.append(("Content-Type", "application/json"))
+    return web.Response(
+        status=status, text=json.dumps({"error": message, "status": status}), headers=headers
+    )
+
+
+def _peer(request: web.BaseRequest) -> str | None:
+    transport = request.transport
+    if transport is None:
+        return None
+    peername = transport.get_extra_info("peername")
+    if isinstance(peername, tuple) and peername:
+        return str(peername[0])
+    return None
+
+
+def _client_scheme(headers: Any, trusted: bool) -> str:
+    if trusted:
+        forwarded = headers.get("X-Forwarded-Proto")
+        if forwarded:
+            return str(forwarded.split(",")[0].strip().lower())
+    return "http"
+
+
+def _error_kind(error: BaseException) -> str:
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return "connect"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "disconnected"
+    if isinstance(error, asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return "payload"
+    return type(error).__name__
