@@ -1,0 +1,1 @@
+"""Load benchmarks for cors-edge, run on demand: ``python -m benchmarks.run``."""
