@@ -33,7 +33,7 @@ from benchmarks.scenarios import Services, Settings, log
 from benchmarks.targets import Supervisor, cors_edge_available, nginx_binary
 
 HERE = Path(__file__).resolve().parent
-EDGE_KEYS = ("cors-edge", "cors-edge-unix", "cors-edge-ka", "cors-edge-idle")
+EDGE_KEYS = ("cors-edge", "cors-edge-unix", "cors-edge-ka", "cors-edge-idle", "cors-edge-log")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -66,6 +66,7 @@ class LoadScenario:
 
 
 CE = Contender("cors-edge", "cors-edge", "flask")
+CE_LOG = Contender("cors-edge (access log on)", "cors-edge-log", "flask")
 CE_UNIX = Contender("cors-edge (unix upstream)", "cors-edge-unix", "flask-unix")
 CE_KA = Contender("cors-edge (gthread keep-alive upstream)", "cors-edge-ka", "flask-gthread")
 BARE_WEB = Contender("bare aiohttp web.Application", "aiohttp-web")
@@ -86,7 +87,7 @@ def load_scenarios() -> list[LoadScenario]:
             "OPTIONS",
             "/api/echo",
             PREFLIGHT_HEADERS,
-            (CE, BARE_WEB, BARE_LOW, FLASK_CORS, NGINX),
+            (CE, BARE_WEB, BARE_LOW, FLASK_CORS, NGINX, CE_LOG),
         ),
         LoadScenario(
             "get",
@@ -94,7 +95,7 @@ def load_scenarios() -> list[LoadScenario]:
             "GET",
             "/api/ping",
             {"Origin": ORIGIN},
-            (CE, DIRECT, FLASK_CORS, NGINX),
+            (CE, DIRECT, FLASK_CORS, NGINX, CE_LOG),
         ),
         LoadScenario(
             "get-1conn",
@@ -188,6 +189,7 @@ class Services:
             "cors-edge-unix": lambda: self._edge(key, "flask-unix"),
             "cors-edge-ka": lambda: self._edge(key, "flask-gthread"),
             "cors-edge-idle": lambda: self._edge(key, "flask"),
+            "cors-edge-log": lambda: self._edge(key, "flask", access_log=True),
         }
         return makers[key]()
 
@@ -199,9 +201,9 @@ class Services:
             raise RuntimeError(f"its upstream {upstream_key} is unavailable")
         return make(key, upstream)
 
-    def _edge(self, key: str, upstream_key: str) -> Service | None:
+    def _edge(self, key: str, upstream_key: str, *, access_log: bool = False) -> Service | None:
         def make(name: str, upstream: Service) -> Service:
-            return self.supervisor.cors_edge(name, upstream, POLICY_FILE)
+            return self.supervisor.cors_edge(name, upstream, POLICY_FILE, access_log=access_log)
 
         return self._behind(key, upstream_key, make)
 

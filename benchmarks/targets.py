@@ -188,8 +188,13 @@ class Supervisor:
         service.info["kind"] = f"aiohttp {mode}"
         return service
 
-    def cors_edge(self, name: str, upstream: Service, config: Path) -> Service:
-        """cors-edge in front of ``upstream`` with the policy file ``config``."""
+    def cors_edge(
+        self, name: str, upstream: Service, config: Path, *, access_log: bool = False
+    ) -> Service:
+        """cors-edge in front of ``upstream`` with the policy file ``config``.
+
+        The access log is off unless asked for, like every other contender's.
+        """
         port, admin = free_port(), free_port()
         argv = [
             *cors_edge_command(),
@@ -203,6 +208,8 @@ class Supervisor:
             "--admin",
             f"{HOST}:{admin}",
         ]
+        if not access_log:
+            argv.append("--no-access-log")
         service = self.spawn(name, argv, port=port)
         service.info["kind"] = "cors-edge"
         service.info["admin"] = str(admin)
