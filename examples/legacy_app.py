@@ -57,6 +57,7 @@ def list_items() -> Response:
     response = jsonify(sorted(_ITEMS.values(), key=lambda item: int(str(item["id"]))))
     response.headers["X-Total-Count"] = str(len(_ITEMS))
     response.headers["X-Internal-Trace"] = "legacy-7f3a"
+    response.headers["Vary"] = "Accept-Language"
     return response
 
 

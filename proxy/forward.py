@@ -174,7 +174,9 @@ class Upstream:
         connector: aiohttp.BaseConnector
         if self.address.unix_path is not None:
             connector = aiohttp.UnixConnector(
-                path=self.address.unix_path, limit=self.limits.max_upstream_connections
+                path=self.address.unix_path,
+                limit=self.limits.max_upstream_connections,
+                keepalive_timeout=self.timeouts.upstream_idle,
             )
         else:
             connector = aiohttp.TCPConnector(
@@ -183,6 +185,7 @@ class Upstream:
                 use_dns_cache=True,
                 ttl_dns_cache=10,
                 enable_cleanup_closed=False,
+                keepalive_timeout=self.timeouts.upstream_idle,
             )
         self._session = aiohttp.ClientSession(
             connector=connector,

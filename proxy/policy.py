@@ -52,6 +52,9 @@ class Timeouts:
     client_header: float = 10.0
     client_body: float = 60.0  # longest silence while a request body is arriving
     keepalive: float = 75.0  # idle client connection kept this long
+    # Idle pooled upstream connections are dropped sooner than the upstream would drop them
+    # (gunicorn's --keep-alive defaults to 2 s), so a request never lands on a closing one.
+    upstream_idle: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +231,9 @@ _TOP_KEYS = frozenset(
     {"upstream", "listen", "admin", "timeouts", "limits", "trust_forwarded_from", "defaults"}
     | {"routes"}
 )
-_TIMEOUT_KEYS = frozenset({"connect", "read", "client_header", "client_body", "keepalive"})
+_TIMEOUT_KEYS = frozenset(
+    {"connect", "read", "client_header", "client_body", "keepalive", "upstream_idle"}
+)
 _LIMIT_KEYS = frozenset(
     {"max_body_bytes", "max_header_bytes", "max_headers", "max_upstream_connections"}
 )
@@ -289,6 +294,7 @@ class _PolicyReader:
         self.walk = _Walker(source)
         self.source = source
         self.warnings: list[str] = []
+        self.origins_lines: dict[int, int] = {}  # route index -> line of its origins
 
     def warn(self, node: yaml.Node, key: str, message: str) -> None:
         self.warnings.append(f"{self.source}:{node.start_mark.line + 1} {key}: warning: {message}")
@@ -513,6 +519,7 @@ class _PolicyReader:
         origins = values.get("origins")
         if origins is None:
             raise self.walk.fail(node, f"{key}.origins", "missing (and not set in defaults)")
+        self.origins_lines[index] = (origins.node or node).start_mark.line + 1
         credentials = bool(values["supports_credentials"])
         if origins.any_origin and credentials:
             where_node, where_key = values.get("_where_supports_credentials", (node, key))
@@ -581,7 +588,8 @@ class _PolicyReader:
             if policy.origins.any_origin and credentialed:
                 others = ", ".join(p.rule.source for p in credentialed)
                 self.warnings.append(
-                    f"{self.source}:{policy.line} routes[{policy.index}].origins: warning: "
+                    f"{self.source}:{self.origins_lines[policy.index]} "
+                    f"routes[{policy.index}].origins: warning: "
                     f'"*" lets every site read this route while {others} accept cookies; '
                     "make sure it serves nothing user-specific"
                 )

@@ -136,7 +136,7 @@ class EdgeServer:
                 response = _edge_answer(verdict)
             else:
                 response = await self._forward(
-                    request, policies, verdict, raw_target, peer, scheme, trusted, record
+                    request, policies, verdict, raw_target, peer, request.scheme, trusted, record
                 )
             record.status = response.status
             return response
