@@ -1,0 +1,132 @@
+"""The command line as users run it: `cors-edge check` and `cors-edge explain`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_check_accepts_the_shipped_policy() -> None:
+    result = run("check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("config/policies.yaml: OK, 3 routes")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "bad YAML",
+            "routes:\n  - path: /a\n    origins: [http://a.test\n",
+            r"bad\.yaml:4 \(yaml\): invalid YAML: ",
+        ),
+        (
+            "unknown key",
+            "routes:\n  - path: /a\n    origins: '*'\n    allow_origin: x\n",
+            r"bad\.yaml:4 routes\[0\]\.allow_origin: unknown key",
+        ),
+        (
+            "wildcard with credentials",
+            "routes:\n  - path: /a\n    origins: '*'\n    supports_credentials: true\n",
+            r"bad\.yaml:4 routes\[0\]\.supports_credentials: origins \"\*\" with "
+            r"supports_credentials: true is refused",
+        ),
+        (
+            "bad regex",
+            "routes:\n  - path: /a\n    origins:\n      - regex: '^https://(a\\.test$'\n",
+            r"bad\.yaml:4 routes\[0\]\.origins\[0\]\.regex: invalid regular expression",
+        ),
+        (
+            "bad origin",
+            "routes:\n  - path: /a\n    origins:\n      - http://a.test\n      - a.test\n",
+            r"bad\.yaml:5 routes\[0\]\.origins\[1\]: 'a\.test' is not an origin",
+        ),
+    ],
+)
+def test_check_refuses_with_file_line_key(
+    tmp_path: Path, name: str, text: str, expected: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = run("check", "--config", str(path))
+    assert result.returncode == 1, name
+    assert re.match(re.escape(str(tmp_path)) + "/" + expected, result.stderr), result.stderr
+
+
+def test_check_prints_lint_warnings_but_passes(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("routes:\n  - path: /api/*\n    origins: ['null']\n")
+    result = run("check", "--config", str(path))
+    assert result.returncode == 0
+    assert "p.yaml:2 routes[0].path: warning:" in result.stderr
+    assert "p.yaml:3 routes[0].origins[0]: warning:" in result.stderr
+
+
+def test_config_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text("routes: [{path: /x, origins: '*'}]\n")
+    result = run("check", env={"CORS_EDGE_CONFIG": str(path)})
+    assert result.returncode == 0 and str(path) in result.stdout
+
+
+def test_explain_a_blocked_preflight() -> None:
+    result = run(
+        "explain",
+        "--origin",
+        "https://evil.test",
+        "--method",
+        "PUT",
+        "--header",
+        "Content-Type: application/json",
+        "/api/items/1",
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "step 1, the browser's preflight:" in out
+    assert "route:    routes[0] path /api/** (config/policies.yaml:" in out
+    assert "decision: preflight_refused: origin https://evil.test is not allowed" in out
+    assert "answer:   403 from cors-edge" in out
+    assert "the actual request is never sent" in out
+
+
+def test_explain_an_allowed_request_lists_exact_headers() -> None:
+    result = run("explain", "--origin", "http://localhost:3000", "--method", "GET", "/api/items")
+    out = result.stdout
+    assert "no preflight" in out
+    assert "decision: allowed" in out
+    assert "    Access-Control-Allow-Origin: http://localhost:3000\n" in out
+    assert "    Access-Control-Allow-Credentials: true\n" in out
+    assert "    Vary: Origin\n" in out
+
+
+def test_explain_an_unmatched_path() -> None:
+    result = run("explain", "--origin", "http://localhost:3000", "--method", "GET", "/admin/users")
+    assert "route:    none" in result.stdout and "decision: no_route" in result.stdout
+
+
+def test_serve_refuses_a_bad_policy_file_with_its_location(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("routes:\n  - path: /a\n    origins: '*'\n    colour: red\n")
+    result = run(
+        "serve", "--config", str(path), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"
+    )
+    assert result.returncode == 1
+    assert f"{path}:4 routes[0].colour: unknown key" in result.stderr
