@@ -164,7 +164,7 @@ def markdown(results: RunResults) -> str:
         "",
         "Versions: " + ", ".join(f"{k[2:]} {v}" for k, v in s.items() if k.startswith("v:")),
         "",
-        "Command: `" + s.get("command", "") + "`",
+        f"Command: `{s.get('command', '')}` at revision {s.get('revision', '?')}.",
         "",
     ]
     if results.checks:
@@ -196,9 +196,9 @@ def markdown(results: RunResults) -> str:
                     _fmt(series.median("cpu_us"), 1),
                     _fmt(series.median("upstream_cpu_us"), 1),
                     _fmt(series.median("peak_rss_mb"), 1),
-                    str(sum(sample.errors for sample in series.samples))
-                    if series.samples
-                    else series.note,
+                    " ".join(
+                        filter(None, [str(sum(x.errors for x in series.samples)), series.note])
+                    ),
                 ]
             )
         out += _table(
@@ -360,8 +360,9 @@ def _bars(ax: Axes, labels: list[str], members: list[Series], name: str) -> None
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     ax.tick_params(axis="x", labelsize=7)
-    for position, value in zip(positions, medians, strict=True):
-        ax.text(value, position, f" {_fmt(value, 2)}", va="center", fontsize=7)
+    for position, value, high in zip(positions, medians, highs, strict=True):
+        ax.text(value + high, position, f" {_fmt(value, 2)}", va="center", fontsize=7)
+    ax.margins(x=0.15)
 
 
 def write(results: RunResults, directory: Path) -> tuple[Path, Path]:

@@ -91,7 +91,7 @@ def _version(argv: list[str]) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     text = (done.stdout + done.stderr).strip().splitlines()
-    return text[0] if text else "?"
+    return text[0] if text else ""
 
 
 def describe(mode: str, settings: Settings, argv: list[str] | None) -> dict[str, str]:
@@ -106,6 +106,10 @@ def describe(mode: str, settings: Settings, argv: list[str] | None) -> dict[str,
     if nginx := nginx_binary():
         versions["v:nginx"] = _version([nginx, "-v"]).split("/")[-1]
     now = datetime.datetime.now(datetime.UTC)
+    revision = _version(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"])
+    dirty = _version(["git", "-C", str(HERE.parent), "status", "--porcelain", "--", "proxy"])
+    if dirty not in ("?", ""):
+        revision += " (proxy/ has uncommitted changes)"
     return {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": str(os.cpu_count()),
@@ -115,6 +119,7 @@ def describe(mode: str, settings: Settings, argv: list[str] | None) -> dict[str,
         "connections": str(settings.connections),
         "loaders": " + ".join(settings.loaders),
         "stream_mb": str(settings.stream_mb),
+        "revision": revision,
         "command": " ".join(["python -m benchmarks.run", *(argv or sys.argv[1:])]),
         **versions,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.client
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from benchmarks.targets import HOST, REPO, Service, Supervisor
 ORIGIN = "http://localhost:3000"
 POLICY_FILE = REPO / "config" / "policies.yaml"
 MB = 1 << 20
+# A failed measurement is reported in the results, never allowed to stop the run.
+MEASURE_ERRORS = (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired)
 
 PREFLIGHT_HEADERS = {
     "Origin": ORIGIN,
@@ -303,9 +306,14 @@ def run_load_scenario(
             run_load(spec_for(front, settings.warmup), workdir, loader)
     for round_number in range(1, settings.rounds + 1):
         for loader, front, upstream, series in ready:
-            sample = measure_load(
-                front, upstream, spec_for(front, settings.duration), workdir, loader
-            )
+            try:
+                sample = measure_load(
+                    front, upstream, spec_for(front, settings.duration), workdir, loader
+                )
+            except MEASURE_ERRORS as error:
+                series.note = f"round {round_number} failed: {error}"
+                log(f"  ! {series.target}: {series.note}")
+                continue
             series.samples.append(sample)
             log(
                 f"  round {round_number}/{settings.rounds} {series.target}: "
@@ -341,7 +349,12 @@ def run_streams(services: Services, settings: Settings) -> list[Series]:
                 ),
             }
             for kind, series in (("download", download), ("upload", upload)):
-                sample = measure_transfer(front, transfers[kind])
+                try:
+                    sample = measure_transfer(front, transfers[kind], size)
+                except MEASURE_ERRORS as error:
+                    series[contender.label].note = f"round {round_number} failed: {error}"
+                    log(f"  ! {kind} {contender.label}: {error}")
+                    continue
                 series[contender.label].samples.append(sample)
                 log(
                     f"  round {round_number}/{settings.rounds} {kind} {contender.label}: "
@@ -350,15 +363,15 @@ def run_streams(services: Services, settings: Settings) -> list[Series]:
     return [*download.values(), *upload.values()]
 
 
-def measure_transfer(front: Service, transfer: Callable[[], rawhttp.Transfer]) -> Sample:
+def measure_transfer(front: Service, transfer: Callable[[], rawhttp.Transfer], size: int) -> Sample:
     procstat.reset_peak(front.pid)
     before = procstat.memory(front.pid)
     cpu = procstat.cpu_seconds(front.pid)
     done = transfer()
     cpu = procstat.cpu_seconds(front.pid) - cpu
     after = procstat.memory(front.pid)
-    if done.status >= 300:
-        raise RuntimeError(f"bulk transfer answered {done.status}")
+    if done.status >= 300 or done.nbytes != size:
+        raise RuntimeError(f"bulk transfer answered {done.status} with {done.nbytes} bytes")
     return Sample(
         requests=1,
         seconds=done.seconds,
