@@ -25,6 +25,7 @@ from .forward import (
 )
 from .origins import parse_origin
 from .policy import PolicySet
+from .websocket import is_websocket_upgrade, relay_websocket
 
 log = logging.getLogger("cors_edge")
 
@@ -174,6 +175,8 @@ class EdgeServer:
         out_headers = upstream_request_headers(
             request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
         )
+        if is_websocket_upgrade(request):
+            return await relay_websocket(request, self.upstream, raw_target, out_headers, verdict)
         upstream_started = time.perf_counter()
         try:
             upstream_response = await self.upstream.session.request(
