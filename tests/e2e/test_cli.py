@@ -50,6 +50,11 @@ def test_check_accepts_the_shipped_policy() -> None:
             r"supports_credentials: true is refused",
         ),
         (
+            "vary_header false",
+            "routes:\n  - path: /a\n    origins: '*'\n    vary_header: false\n",
+            r"bad\.yaml:4 routes\[0\]\.vary_header: cors-edge always sends Vary",
+        ),
+        (
             "bad regex",
             "routes:\n  - path: /a\n    origins:\n      - regex: '^https://(a\\.test$'\n",
             r"bad\.yaml:4 routes\[0\]\.origins\[0\]\.regex: invalid regular expression",

@@ -3,13 +3,15 @@ a real cors-edge process in front of the real Flask app under gunicorn."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
 
 import pytest
 
 from proxy.policy import PREFLIGHT_VARY
 from tests.e2e.http import fetch
-from tests.support import Edge, Upstream
+from tests.support import Edge, EdgeFactory, Upstream
 
 APP = "http://localhost:3000"
 
@@ -275,3 +277,35 @@ async def test_globs_are_case_sensitive_like_flask(standard_edge: Edge) -> None:
     answer = await fetch("GET", standard_edge.url + "/API/items", {"Origin": "https://evil.test"})
     assert answer.status == 404  # no route matched, so forwarded; Flask has no /API either
     assert answer.cors() == {}
+
+
+async def test_null_origin_only_when_listed_literally(edge_factory: EdgeFactory) -> None:
+    edge = edge_factory(
+        'routes:\n  - path: /api/**\n    origins: ["null", http://localhost:3000]\n'
+    )
+    answer = await fetch("GET", edge.url + "/api/ping", {"Origin": "null"})
+    assert answer.status == 200 and answer.headers["Access-Control-Allow-Origin"] == "null"
+    answer = await preflight(edge, "/api/ping", "null", "GET")
+    assert answer.status == 204 and answer.headers["Access-Control-Allow-Origin"] == "null"
+
+
+async def test_requested_header_names_match_case_insensitively(standard_edge: Edge) -> None:
+    answer = await preflight(standard_edge, "/api/items", APP, "POST", "AUTHORIZATION,Content-TYPE")
+    assert answer.status == 204
+
+
+async def test_two_origin_headers_are_never_allowed(standard_edge: Edge) -> None:
+    def exchange() -> bytes:
+        with socket.create_connection(("127.0.0.1", standard_edge.port), timeout=10) as sock:
+            sock.sendall(
+                b"GET /api/items HTTP/1.1\r\nHost: x\r\nOrigin: http://localhost:3000\r\n"
+                b"Origin: http://localhost:3000\r\nConnection: close\r\n\r\n"
+            )
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            return data
+
+    data = await asyncio.to_thread(exchange)
+    assert data.startswith(b"HTTP/1.1 403")
+    assert b"access-control-allow-origin" not in data.lower()
