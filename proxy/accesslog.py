@@ -1,46 +1,159 @@
-"""One access-log line per request, JSON (default) or plain text."""
+"""Request observers that write logs: the access log (stdout) and upstream errors (stderr).
+
+Access log: one line per request on stdout, JSON (default) or plain text::
+
+    {"time":"2026-11-25T17:31:25.123Z","method":"GET","path":"/api/items","route":
+     "routes[0] path /api/**","origin":"http://localhost:3000","decision":"allowed",
+     "status":200,"bytes":57,"upstream_ms":3.1,"total_ms":3.9,"generation":1}
+
+``error`` is added when the edge answered for a failed upstream. Upstream errors are
+also reported on stderr, through the ``cors_edge`` logger, as a sentence an operator
+can act on; each kind at most once per :data:`ERROR_LOG_INTERVAL` seconds, with a
+count of the ones held back, so a dead upstream under load does not flood the log.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import TextIO
 
+from .policy import Timeouts
 from .server import RequestRecord
+
+log = logging.getLogger("cors_edge")
+
+ERROR_LOG_INTERVAL = 5.0
+
+
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 class AccessLog:
     def __init__(self, log_format: str, stream: TextIO) -> None:
+        if log_format not in ("json", "text"):
+            raise ValueError(f"unknown access log format {log_format!r}")
         self.log_format = log_format
         self.stream = stream
 
     def __call__(self, record: RequestRecord) -> None:
-        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
-        if self.log_format == "json":
-            line = json.dumps(
-                {
-                    "time": now,
-                    "method": record.method,
-                    "path": record.path,
-                    "route": record.route,
-                    "origin": record.origin,
-                    "decision": record.decision,
-                    "status": record.status,
-                    "bytes": record.bytes_sent,
-                    "upstream_ms": None
-                    if record.upstream_ms is None
-                    else round(record.upstream_ms, 3),
-                    "total_ms": round(record.total_ms, 3),
-                    **({"error": record.error} if record.error else {}),
-                },
-                separators=(",", ":"),
-            )
-        else:
-            upstream = "-" if record.upstream_ms is None else f"{record.upstream_ms:.1f}ms"
-            line = (
-                f"{now} {record.method} {record.path} {record.status} {record.decision} "
-                f"route={record.route or '-'} origin={record.origin or '-'} "
-                f"bytes={record.bytes_sent} upstream={upstream} total={record.total_ms:.1f}ms"
-            )
-        self.stream.write(line + "\n")
+        self.stream.write(self.format(record) + "\n")
         self.stream.flush()
+
+    def format(self, record: RequestRecord) -> str:
+        now = _timestamp()
+        upstream_ms = record.upstream_ms
+        if self.log_format == "json":
+            entry: dict[str, object] = {
+                "time": now,
+                "method": record.method,
+                "path": record.path,
+                "route": record.route,
+                "origin": record.origin,
+                "decision": record.decision,
+                "status": record.status,
+                "bytes": record.bytes_sent,
+                "upstream_ms": None if upstream_ms is None else round(upstream_ms, 3),
+                "total_ms": round(record.total_ms, 3),
+                "generation": record.generation,
+            }
+            if record.error:
+                entry["error"] = record.error
+            return json.dumps(entry, separators=(",", ":"))
+        upstream = "-" if upstream_ms is None else f"{upstream_ms:.1f}ms"
+        line = (
+            f"{now} {record.method} {record.path} {record.status} {record.decision} "
+            f"route={_quote(record.route)} origin={_quote(record.origin)} "
+            f"bytes={record.bytes_sent} upstream={upstream} total={record.total_ms:.1f}ms "
+            f"gen={record.generation}"
+        )
+        if record.error:
+            line += f" error={record.error}"
+        return line
+
+
+def _quote(value: str | None) -> str:
+    """A field for the text format: '-' when absent, quoted when it holds spaces."""
+    if not value:
+        return "-"
+    if any(char.isspace() or char == '"' for char in value):
+        return json.dumps(value)
+    return value
+
+
+class UpstreamErrorLog:
+    """Explains failed upstream requests on stderr (rate-limited per kind)."""
+
+    def __init__(
+        self, upstream: str, timeouts: Timeouts, interval: float = ERROR_LOG_INTERVAL
+    ) -> None:
+        self.upstream = upstream
+        self.timeouts = timeouts
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def __call__(self, record: RequestRecord) -> None:
+        error = record.error
+        if error is None:
+            return
+        kind = error.partition(":")[0]
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.interval:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        self._last[kind] = now
+        held = self._held.pop(kind, 0)
+        message = self.explain(record)
+        if held:
+            message += f" ({held} more like this in the last {self.interval:.0f} s)"
+        log.log(logging.INFO if kind == "body_too_large" else logging.ERROR, "%s", message)
+
+    def explain(self, record: RequestRecord) -> str:
+        """One sentence: what failed, what the client got, what to check."""
+        error = record.error or ""
+        upstream = self.upstream
+        unix = upstream.startswith("unix:")
+        request = f"{record.method} {record.path} answered {record.status}"
+        if error == "connect":
+            if unix:
+                return (
+                    f"upstream {upstream}: cannot connect to the socket ({request}): "
+                    "is gunicorn running and bound to that path?"
+                )
+            return (
+                f"upstream {upstream} refused the connection or is unreachable ({request}): "
+                "is the Flask app running?"
+            )
+        if error == "timeout":
+            return (
+                f"upstream {upstream} did not answer in time ({request}): timeouts.connect is "
+                f"{self.timeouts.connect:g} s, timeouts.read {self.timeouts.read:g} s; is a "
+                "worker stuck or are all workers busy?"
+            )
+        if error == "disconnected":
+            return (
+                f"upstream {upstream} closed the connection without answering ({request}): "
+                "did a gunicorn worker crash or hit its --timeout? See the app's log."
+            )
+        if error == "payload":
+            return (
+                f"upstream {upstream} failed while receiving the request body ({request}): "
+                "see the app's log."
+            )
+        if error.startswith("aborted:"):
+            return (
+                f"upstream {upstream} broke off its response after {record.bytes_sent} bytes "
+                f"({record.method} {record.path}, {error.partition(':')[2]}): the client's "
+                "response was cut off; see the app's log."
+            )
+        if error == "body_too_large":
+            return (
+                f"request body too large ({request}): raise limits.max_body_bytes if this "
+                "upload is legitimate."
+            )
+        return f"upstream {upstream} failed ({request}): {error}"

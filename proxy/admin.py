@@ -1,4 +1,11 @@
-"""The admin listener: liveness, readiness and metrics, never on the public port."""
+"""The admin listener: liveness, readiness and metrics, never on the public port.
+
+- ``/healthz``: 200 while the process lives (the event loop answers).
+- ``/readyz``: 200 when a policy is loaded, the edge is not draining and the
+  upstream accepts a TCP connection; 503 otherwise, with the reason.
+- ``/metrics``: Prometheus text format from cors-edge's own registry
+  (see :mod:`proxy.metrics`).
+"""
 
 from __future__ import annotations
 
@@ -30,15 +37,22 @@ def make_admin_app(state: AdminState) -> web.Application:
         return web.json_response({"status": "alive"})
 
     async def readyz(request: web.Request) -> web.Response:
-        if state.draining or not state.ready:
+        if state.draining:
             return web.json_response({"ready": False, "reason": "draining"}, status=503)
+        if not state.ready:
+            return web.json_response({"ready": False, "reason": "starting"}, status=503)
         if not await state.upstream.probe():
             return web.json_response(
                 {"ready": False, "reason": "upstream not accepting connections"}, status=503
             )
         policies = state.holder.current
         return web.json_response(
-            {"ready": True, "generation": state.holder.generation, "sha256": policies.sha256}
+            {
+                "ready": True,
+                "generation": state.holder.generation,
+                "sha256": policies.sha256,
+                "source": policies.source,
+            }
         )
 
     async def metrics(request: web.Request) -> web.Response:

@@ -25,6 +25,16 @@ def _env(name: str, fallback: str | None = None) -> str | None:
     return os.environ.get(name) or fallback
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"seconds must be finite and >= 0: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cors-edge",
@@ -61,11 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="reload when the policy file's content changes (Kubernetes ConfigMaps)",
     )
     serve.add_argument(
+        "--watch-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --watch, how often to look at the file (default %(default)s)",
+    )
+    serve.add_argument(
         "--grace",
-        type=float,
+        type=_seconds,
         default=10.0,
         metavar="SECONDS",
-        help="on SIGTERM, let in-flight requests finish this long (default %(default)s)",
+        help="on SIGTERM/SIGINT, let in-flight requests finish this long (default %(default)s)",
+    )
+    serve.add_argument(
+        "--drain-delay",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, report not-ready (/readyz 503) but keep accepting this long "
+        "before closing the listener, so load balancers stop sending first (default %(default)s)",
     )
     serve.add_argument(
         "--log-format",
@@ -128,6 +153,8 @@ def _serve(args: argparse.Namespace) -> int:
         admin=args.admin,
         grace=args.grace,
         watch=args.watch,
+        watch_interval=args.watch_interval,
+        drain_delay=args.drain_delay,
     )
     return serve(options, observers)
 

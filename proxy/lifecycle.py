@@ -1,8 +1,27 @@
-"""Process lifecycle: start the listeners, reload on SIGHUP, drain on SIGTERM/SIGINT."""
+"""Process lifecycle: start the listeners, reload on SIGHUP (or --watch), drain on SIGTERM/SIGINT.
+
+Reload
+    The policy file is re-read and compiled off to the side; only a fully valid
+    :class:`~proxy.policy.PolicySet` is swapped into the :class:`PolicyHolder` (one
+    attribute assignment on the event loop, so atomic). A request reads
+    ``holder.current`` once when it starts and finishes under that policy. A refused
+    file is logged with its ``file:line key`` and the old policy keeps serving.
+    ``--watch`` polls the file's content hash every ``--watch-interval`` seconds and
+    reloads through the same path; reading through the path each time follows a
+    Kubernetes ConfigMap's ``..data`` symlink swap, which inotify on the file misses.
+
+Shutdown
+    SIGTERM or SIGINT: readiness turns false at once (admin ``/readyz`` answers 503),
+    then after ``--drain-delay`` seconds the public listener closes (new connections
+    are refused), in-flight requests get up to ``--grace`` seconds to finish, idle
+    keep-alive connections are closed, and the process exits 0. A second signal cuts
+    the grace period short.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -13,12 +32,23 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .accesslog import UpstreamErrorLog
 from .admin import AdminState, make_admin_app
 from .forward import Upstream
+from .metrics import Metrics
 from .policy import PolicyError, PolicySet, load_policy_file
 from .server import EdgeServer, Observer, PolicyHolder
 
 log = logging.getLogger("cors_edge")
+
+# How long aiohttp may take, after the grace period, to close what is left.
+_CLOSE_TIMEOUT = 1.0
+# How often the drain checks whether the in-flight requests are done.
+_DRAIN_POLL = 0.02
+# Settings read once at start (listeners, upstream client, connection handling).
+# Everything else in the file (routes, defaults, trust_forwarded_from,
+# limits.max_body_bytes) applies to the next request after a reload.
+_RESTART_ONLY = ("listen", "admin", "timeouts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +60,7 @@ class ServeOptions:
     grace: float = 10.0
     watch: bool = False
     watch_interval: float = 1.0
+    drain_delay: float = 0.0
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -37,17 +68,38 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of the file's bytes (the same digest PolicySet.sha256 holds)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 class Service:
     """One running cors-edge: edge listener, admin listener, policy holder, upstream."""
 
-    def __init__(self, options: ServeOptions, observers: list[Observer] | None = None) -> None:
+    def __init__(
+        self,
+        options: ServeOptions,
+        observers: list[Observer] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.options = options
+        self.metrics = metrics if metrics is not None else Metrics()
         self.holder = PolicyHolder(self.load())
         policies = self.holder.current
         self.upstream = Upstream(policies.upstream, policies.timeouts, policies.limits)
-        self.edge = EdgeServer(self.holder, self.upstream, observers)
-        self.admin_state = AdminState(self.holder, self.upstream)
+        # Upstream failures are always explained on stderr; the access log is optional.
+        error_log = UpstreamErrorLog(policies.upstream, policies.timeouts)
+        self.edge = EdgeServer(
+            self.holder, self.upstream, [self.metrics, error_log, *(observers or [])]
+        )
+        self.admin_state = AdminState(self.holder, self.upstream, registry=self.metrics.registry)
+        self.metrics.policy_loaded(policies, self.holder.generation)
+        self.metrics.track(
+            in_flight=lambda: float(self.edge.in_flight),
+            ready=lambda: float(self.admin_state.ready and not self.admin_state.draining),
+        )
         self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._edge_runner: web.ServerRunner | None = None
         self._admin_runner: web.AppRunner | None = None
         self.edge_address: tuple[str, int] | None = None
@@ -63,44 +115,122 @@ class Service:
             admin=options.admin or policies.admin,
         )
 
+    # --- reload ---------------------------------------------------------------
+
     def reload(self, reason: str = "SIGHUP") -> bool:
-        """Re-read the policy file; swap it in if valid, else keep the old one."""
+        """Re-read the policy file; swap it in if valid, else keep the old one.
+
+        Runs on the event loop (signal handlers and the watcher both call it there),
+        so the swap is atomic with respect to request handling.
+        """
+        old = self.holder.current
         try:
             policies = self.load()
         except PolicyError as error:
-            self.admin_state.reloads_failed += 1
-            log.error(
-                "reload (%s) refused, keeping generation %d: %s",
-                reason,
-                self.holder.generation,
-                error,
-            )
+            self._reload_refused(reason, str(error))
             return False
-        if policies.upstream != self.holder.current.upstream:
+        except Exception as error:  # a bug in the loader must not take the edge down
+            log.exception("reload (%s) failed unexpectedly", reason)
+            self._reload_refused(reason, f"{self.options.config}: {error!r}")
+            return False
+        for warning in policies.warnings:
+            log.warning("%s", warning)
+        if policies.upstream != old.upstream:
             log.warning(
                 "reload (%s): upstream changes need a restart; keeping %s",
                 reason,
-                self.holder.current.upstream,
+                old.upstream,
             )
-            policies = dataclasses.replace(policies, upstream=self.holder.current.upstream)
+            policies = dataclasses.replace(policies, upstream=old.upstream)
+        for name in _RESTART_ONLY:
+            if getattr(policies, name) != getattr(old, name):
+                log.warning("reload (%s): %s changes take effect on restart only", reason, name)
+        if dataclasses.replace(policies.limits, max_body_bytes=old.limits.max_body_bytes) != (
+            old.limits
+        ):
+            log.warning(
+                "reload (%s): limits other than max_body_bytes take effect on restart only",
+                reason,
+            )
+        if policies.sha256 == old.sha256:
+            self.admin_state.reloads_ok += 1
+            self.metrics.reload_result("unchanged")
+            log.info(
+                "reload (%s): unchanged, keeping generation %d sha256 %s",
+                reason,
+                self.holder.generation,
+                policies.sha256,
+            )
+            return True
         generation = self.holder.swap(policies)
         self.admin_state.reloads_ok += 1
-        for warning in policies.warnings:
-            log.warning("%s", warning)
+        self.metrics.reload_result("ok")
+        self.metrics.policy_loaded(policies, generation)
         log.info(
-            "reload (%s): generation %d, sha256 %s, %d routes",
+            "reload (%s): policy %s generation %d sha256 %s, %d routes",
             reason,
+            policies.source,
             generation,
-            policies.sha256[:12],
-            len(policies.routes),
+            policies.sha256,
+            len(policies.route_list),
         )
         return True
+
+    def _reload_refused(self, reason: str, message: str) -> None:
+        self.admin_state.reloads_failed += 1
+        self.metrics.reload_result("error")
+        log.error(
+            "reload (%s) refused, keeping generation %d sha256 %s: %s",
+            reason,
+            self.holder.generation,
+            self.holder.current.sha256,
+            message,
+        )
+
+    async def watch(self) -> None:
+        """Reload when the file's content changes.
+
+        A Kubernetes ConfigMap volume swaps a ``..data`` symlink to a new directory;
+        no inotify event reaches a watch on the file itself, and the mtime seen
+        through the path can go backwards. Hashing the content read through the path
+        catches every swap. The file is small and read once per interval: no busy loop.
+        """
+        path = self.options.config
+        interval = max(self.options.watch_interval, 0.05)
+        last = self.holder.current.sha256
+        missing = False
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                digest = file_digest(path)
+            except OSError as error:
+                if not missing:  # say it once, not every interval
+                    log.warning(
+                        "watch: cannot read %s (%s); keeping generation %d",
+                        path,
+                        error.strerror or error,
+                        self.holder.generation,
+                    )
+                missing = True
+                continue
+            if missing:
+                log.info("watch: %s is readable again", path)
+                missing = False
+            if digest == last:
+                continue
+            last = digest
+            if digest != self.holder.current.sha256:
+                self.reload("file changed")
+
+    # --- start and stop -------------------------------------------------------
 
     async def start(self) -> None:
         policies = self.holder.current
         await self.upstream.start()
+        # In-flight requests are waited for in drain(); aiohttp's own wait only has to
+        # close what is left after the grace period.
         self._edge_runner = web.ServerRunner(
-            self.edge.make_server(), handle_signals=False, shutdown_timeout=self.options.grace
+            self.edge.make_server(), handle_signals=False, shutdown_timeout=_CLOSE_TIMEOUT
         )
         await self._edge_runner.setup()
         host, port = split_address(policies.listen)
@@ -126,50 +256,77 @@ class Service:
             policies.upstream,
             policies.source,
             self.holder.generation,
-            policies.sha256[:12],
+            policies.sha256,
         )
 
     async def stop(self) -> None:
         """Readiness false, stop accepting, let in-flight requests finish, close."""
-        self.admin_state.ready = False
-        self.admin_state.draining = True
-        if self._edge_runner is not None:
-            await self._edge_runner.cleanup()
+        await self.drain()
         await self.upstream.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
+            self._admin_runner = None
 
-    def request_stop(self) -> None:
+    async def drain(self) -> None:
+        """The graceful part of stop(): every step is bounded by the options."""
+        self.admin_state.ready = False
+        self.admin_state.draining = True
+        runner = self._edge_runner
+        if runner is None:
+            return
+        self._edge_runner = None
+        if self.options.drain_delay > 0:
+            log.info(
+                "draining: readiness false; still accepting for %.1f s (--drain-delay)",
+                self.options.drain_delay,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), self.options.drain_delay)
+        for site in list(runner.sites):
+            await site.stop()  # the listening socket closes: new connections are refused
+        await asyncio.sleep(0)  # let requests read before the close reach their handler
+        in_flight = self.edge.in_flight
+        log.info(
+            "draining: listener closed; waiting up to %.1f s for %d in-flight request%s",
+            self.options.grace,
+            in_flight,
+            "" if in_flight == 1 else "s",
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.grace
+        while self.edge.in_flight and loop.time() < deadline and not self._hurry.is_set():
+            await asyncio.sleep(_DRAIN_POLL)
+        cut = self.edge.in_flight
+        if cut:
+            log.warning(
+                "draining: grace period over; closing %d request%s still in flight",
+                cut,
+                "" if cut == 1 else "s",
+            )
+        await runner.cleanup()  # closes idle keep-alive connections, cuts what is left
+
+    def request_stop(self, signame: str = "signal") -> None:
+        if self._stopping.is_set():
+            log.warning("%s again: cutting the drain short", signame)
+            self._hurry.set()
+            return
+        log.info("%s: shutting down", signame)
         self._stopping.set()
-
-    async def watch(self) -> None:
-        """Reload when the file's content changes (a ConfigMap swaps a symlink: no inotify
-        event reaches a watch on the file itself, so compare content hashes instead)."""
-        last = self.holder.current.sha256
-        while True:
-            await asyncio.sleep(self.options.watch_interval)
-            try:
-                digest = hashlib.sha256(self.options.config.read_bytes()).hexdigest()
-            except OSError:
-                continue  # mid-swap, or briefly missing: look again next time
-            if digest != last:
-                last = digest
-                if digest != self.holder.current.sha256:
-                    self.reload("file changed")
 
     async def run(self) -> None:
         await self.start()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         watcher = asyncio.create_task(self.watch()) if self.options.watch else None
         try:
             await self._stopping.wait()
+        finally:
             if watcher is not None:
                 watcher.cancel()
-            log.info("shutting down: draining up to %.0f s", self.options.grace)
-        finally:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             await self.stop()
         log.info("stopped")
 
