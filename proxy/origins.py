@@ -150,4 +150,6 @@ class OriginSet:
                     if host[dot + 1 :] in suffixes:
                         return True
                     dot = host.find(".", dot + 1)
+        if origin == "null":
+            return False  # "null" matches only when listed literally, never by a regex
         return any(regex.fullmatch(origin) for regex in self.regexes)

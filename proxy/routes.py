@@ -91,7 +91,9 @@ class PathRule:
 
     @classmethod
     def glob(cls, glob: str) -> PathRule:
-        return cls(glob, False, re.compile(glob_to_regex(glob)))
+        # DOTALL: a decoded path may hold any character (%0a is a newline), and
+        # ``**`` must still cover it, or /api/x%0a would escape the /api/** policy.
+        return cls(glob, False, re.compile(glob_to_regex(glob), re.DOTALL))
 
     @classmethod
     def regex(cls, regex: str) -> PathRule:
