@@ -25,6 +25,7 @@ from .forward import (
 )
 from .origins import parse_origin
 from .policy import PolicySet
+from .protocol import EdgeHTTPServer
 from .websocket import is_websocket_upgrade, relay_websocket
 
 log = logging.getLogger("cors_edge")
@@ -83,10 +84,13 @@ class EdgeServer:
     def make_server(self, **kwargs: Any) -> web.Server:
         limits = self.holder.current.limits
         timeouts = self.holder.current.timeouts
-        return web.Server(
+        return EdgeHTTPServer(
             self.handle,
+            policies=lambda: self.holder.current,
+            client_header_timeout=timeouts.client_header,
             max_line_size=limits.max_header_bytes,
             max_field_size=limits.max_header_bytes,
+            max_headers=limits.max_headers,
             keepalive_timeout=timeouts.keepalive,
             access_log=None,
             **kwargs,
