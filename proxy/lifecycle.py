@@ -42,7 +42,7 @@ from .server import EdgeServer, Observer, PolicyHolder
 log = logging.getLogger("cors_edge")
 
 # How long aiohttp may take, after the grace period, to close what is left.
-_CLOSE_TIMEOUT = 1.0
+_CLOSE_TIMEOUT = 0.25
 # How often the drain checks whether the in-flight requests are done.
 _DRAIN_POLL = 0.02
 # Settings read once at start (listeners, upstream client, connection handling).
@@ -275,10 +275,10 @@ class Service:
         if runner is None:
             return
         self._edge_runner = None
+        log.info("draining: /readyz answers 503 from now on")
         if self.options.drain_delay > 0:
             log.info(
-                "draining: readiness false; still accepting for %.1f s (--drain-delay)",
-                self.options.drain_delay,
+                "draining: still accepting for %.1f s (--drain-delay)", self.options.drain_delay
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._hurry.wait(), self.options.drain_delay)

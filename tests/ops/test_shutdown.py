@@ -1,0 +1,157 @@
+"""SIGTERM/SIGINT: readiness false first, the listener closes, in-flight requests
+finish within --grace, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import STANDARD_POLICY
+from tests.ops.harness import admin_get, wait_log
+from tests.support import Edge, EdgeFactory
+
+SLOW = "/api/slow?seconds=2"
+# Slack for a loaded machine; the upstream (roomy_upstream) has a thread per request.
+POLICY = STANDARD_POLICY.replace("read: 3", "read: 15")
+assert POLICY != STANDARD_POLICY
+
+
+async def in_flight(edge: Edge) -> float:
+    _, text = await admin_get(edge, "/metrics")
+    for family in text_string_to_metric_families(text):
+        if family.name == "cors_edge_in_flight_requests":
+            return family.samples[0].value
+    raise AssertionError("no cors_edge_in_flight_requests")
+
+
+async def wait_in_flight(edge: Edge, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while await in_flight(edge) < count:
+        assert time.monotonic() < deadline, f"{count} requests never in flight"
+        await asyncio.sleep(0.02)
+
+
+async def refused(edge: Edge) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
+
+
+async def slow_get(session: aiohttp.ClientSession, edge: Edge, path: str = SLOW) -> int:
+    async with session.get(edge.url + path, headers={"Origin": "http://localhost:3000"}) as r:
+        await r.read()
+        return r.status
+
+
+async def wait_exit(edge: Edge, timeout: float = 15.0) -> int:
+    return await asyncio.to_thread(edge.process.wait, timeout)
+
+
+async def test_sigterm_drains_twenty_slow_requests(roomy_edge_factory: EdgeFactory) -> None:
+    edge = roomy_edge_factory(POLICY)  # default --grace 10, --drain-delay 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=40)) as session:
+        # An idle keep-alive connection must not hold the shutdown up.
+        assert await slow_get(session, edge, "/api/ping") == 200
+        requests = [asyncio.create_task(slow_get(session, edge)) for _ in range(20)]
+        await wait_in_flight(edge, 20)
+        signalled = time.monotonic()
+        edge.signal(signal.SIGTERM)
+        # /readyz turns 503 at once, and stays so until the process exits.
+        while (await admin_get(edge, "/readyz"))[0] != 503:
+            assert time.monotonic() - signalled < 1.0, "/readyz still 200 1 s after SIGTERM"
+            await asyncio.sleep(0.01)
+        not_ready = time.monotonic() - signalled
+        status, body = await admin_get(edge, "/readyz")
+        assert status == 503
+        assert '"draining"' in body
+        # New connections are refused while the 20 are still in flight.
+        while not await refused(edge):
+            assert time.monotonic() - signalled < 1.0, "listener still open 1 s after SIGTERM"
+            await asyncio.sleep(0.01)
+        assert not any(task.done() for task in requests), "in-flight requests were cut"
+        statuses = await asyncio.gather(*requests)
+        drained = time.monotonic() - signalled
+    assert statuses == [200] * 20
+    assert await wait_exit(edge) == 0
+    exited = time.monotonic() - signalled
+    print(
+        f"\n/readyz 503 after {not_ready * 1000:.0f} ms; drained 20 slow requests in "
+        f"{drained:.2f} s; exit 0 after {exited:.2f} s"
+    )
+    assert drained < 3.5
+    assert exited < 4.0
+    assert await refused(edge)
+    slow_lines = [line for line in edge.access_log() if line["path"] == SLOW]
+    assert [line["status"] for line in slow_lines] == [200] * 20
+    log = edge.stderr.text()
+    # Readiness went false before the listener closed (the drain logs each step).
+    assert log.index("SIGTERM: shutting down") < log.index("/readyz answers 503")
+    assert log.index("/readyz answers 503") < log.index("listener closed")
+    assert "waiting up to 10.0 s for 20 in-flight requests" in log
+    assert "grace period over" not in log
+    assert log.rstrip().endswith("stopped")
+
+
+async def test_drain_delay_keeps_accepting_while_not_ready(edge_factory: EdgeFactory) -> None:
+    edge = edge_factory(POLICY, "--drain-delay", "1", "--no-access-log")
+    async with aiohttp.ClientSession() as session:
+        slow = asyncio.create_task(slow_get(session, edge))
+        await wait_in_flight(edge, 1)
+        signalled = time.monotonic()
+        edge.signal(signal.SIGINT)
+        await wait_log(edge, "SIGINT: shutting down")
+        status, _ = await admin_get(edge, "/readyz")
+        assert status == 503
+        # Still accepting (new connections, too) during the delay: endpoints propagate.
+        async with aiohttp.ClientSession() as fresh:
+            assert await slow_get(fresh, edge, "/api/ping") == 200
+        assert time.monotonic() - signalled < 1.0
+        while not await refused(edge):
+            assert time.monotonic() - signalled < 2.0
+            await asyncio.sleep(0.02)
+        assert time.monotonic() - signalled >= 1.0
+        assert await slow == 200
+    assert await wait_exit(edge) == 0
+
+
+async def test_grace_bounds_the_drain(edge_factory: EdgeFactory) -> None:
+    edge = edge_factory(POLICY, "--grace", "0.5", "--no-access-log")
+    async with aiohttp.ClientSession() as session:
+        stuck = asyncio.create_task(slow_get(session, edge, "/api/slow?seconds=4"))
+        await wait_in_flight(edge, 1)
+        signalled = time.monotonic()
+        edge.signal(signal.SIGTERM)
+        assert await wait_exit(edge) == 0
+        exited = time.monotonic() - signalled
+        try:
+            status: int | str = await stuck
+        except aiohttp.ClientError as error:
+            status = type(error).__name__
+    assert status != 200
+    assert exited < 2.5, f"exit took {exited:.2f} s with --grace 0.5"
+    assert "closing 1 request still in flight" in edge.stderr.text()
+
+
+async def test_second_signal_cuts_the_drain_short(edge_factory: EdgeFactory) -> None:
+    edge = edge_factory(POLICY, "--no-access-log")  # --grace 10
+    async with aiohttp.ClientSession() as session:
+        stuck = asyncio.create_task(slow_get(session, edge, "/api/slow?seconds=4"))
+        await wait_in_flight(edge, 1)
+        signalled = time.monotonic()
+        edge.signal(signal.SIGTERM)
+        await wait_log(edge, "listener closed")
+        edge.signal(signal.SIGTERM)
+        assert await wait_exit(edge) == 0
+        exited = time.monotonic() - signalled
+        with contextlib.suppress(aiohttp.ClientError):
+            await stuck
+    assert exited < 2.5
+    assert "SIGTERM again: cutting the drain short" in edge.stderr.text()
