@@ -227,11 +227,21 @@ def markdown(results: RunResults) -> str:
                 _fmt(x.median("rss_growth_mb"), 1),
                 _fmt(x.median("peak_rss_mb"), 1),
                 _fmt(x.median("cpu_s_per_gb"), 2),
+                _fmt(x.median("upstream_cpu_s_per_gb"), 2),
             ]
             for x in streams
         ]
         out += _table(
-            ["transfer", "target", "MB/s", "RSS growth MB", "peak RSS MB", "CPU s/GB"], rows
+            [
+                "transfer",
+                "target",
+                "MB/s",
+                "RSS growth MB",
+                "peak RSS MB",
+                "CPU s/GB",
+                "upstream CPU s/GB",
+            ],
+            rows,
         )
         out += [
             "",

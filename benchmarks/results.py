@@ -23,6 +23,7 @@ class Sample:
     mb_per_s: float | None = None  # bulk transfers
     rss_growth_mb: float | None = None  # bulk transfers: peak minus RSS before
     cpu_s_per_gb: float | None = None  # bulk transfers: front CPU seconds per GB moved
+    upstream_cpu_s_per_gb: float | None = None  # bulk transfers: the upstream's
 
 
 @dataclass

@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     _raise_nofile(settings.idle_connections + 4096)
     results = RunResults(settings=describe(mode, settings, argv))
     workdir = Path(tempfile.mkdtemp(prefix="cors-edge-bench-"))
+    load_before = os.getloadavg()[0]
     started = time.monotonic()
     try:
         with Supervisor(workdir) as supervisor:
@@ -191,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     results.settings["elapsed"] = f"{elapsed:.0f} s"
     results.notes.append(f"whole run took {elapsed:.0f} s")
+    results.notes.append(
+        f"1-minute load average {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} "
+        "after: anything else running on the machine shows up as spread between rounds"
+    )
     if mode != "smoke":
         results.checks = report.judge(results)
     md, png = report.write(results, out)

@@ -333,9 +333,12 @@ def run_streams(services: Services, settings: Settings) -> list[Series]:
     log(f"== streamed download and upload, {settings.stream_mb} MiB")
     download = {c.label: Series("download", c.label) for c, _ in contenders}
     upload = {c.label: Series("upload", c.label) for c, _ in contenders}
-    available = [(c, services.get(key)) for c, key in contenders]
+    available = [
+        (c, services.get(c.front), services.get(c.upstream) if c.upstream else None)
+        for c, _ in contenders
+    ]
     for round_number in range(1, settings.rounds + 1):
-        for contender, front in available:
+        for contender, front, upstream in available:
             if front is None:
                 continue
             port = front.port or 0
@@ -350,7 +353,7 @@ def run_streams(services: Services, settings: Settings) -> list[Series]:
             }
             for kind, series in (("download", download), ("upload", upload)):
                 try:
-                    sample = measure_transfer(front, transfers[kind], size)
+                    sample = measure_transfer(front, upstream, transfers[kind], size)
                 except MEASURE_ERRORS as error:
                     series[contender.label].note = f"round {round_number} failed: {error}"
                     log(f"  ! {kind} {contender.label}: {error}")
@@ -363,20 +366,29 @@ def run_streams(services: Services, settings: Settings) -> list[Series]:
     return [*download.values(), *upload.values()]
 
 
-def measure_transfer(front: Service, transfer: Callable[[], rawhttp.Transfer], size: int) -> Sample:
+def measure_transfer(
+    front: Service,
+    upstream: Service | None,
+    transfer: Callable[[], rawhttp.Transfer],
+    size: int,
+) -> Sample:
     procstat.reset_peak(front.pid)
     before = procstat.memory(front.pid)
     cpu = procstat.cpu_seconds(front.pid)
+    cpu_upstream = procstat.cpu_seconds(upstream.pid) if upstream else 0.0
     done = transfer()
     cpu = procstat.cpu_seconds(front.pid) - cpu
+    cpu_upstream = procstat.cpu_seconds(upstream.pid) - cpu_upstream if upstream else 0.0
     after = procstat.memory(front.pid)
     if done.status >= 300 or done.nbytes != size:
         raise RuntimeError(f"bulk transfer answered {done.status} with {done.nbytes} bytes")
+    gigabytes = done.nbytes / 1e9
     return Sample(
         requests=1,
         seconds=done.seconds,
         mb_per_s=done.mb_per_s,
-        cpu_s_per_gb=cpu / (done.nbytes / 1e9) if done.nbytes else None,
+        cpu_s_per_gb=cpu / gigabytes,
+        upstream_cpu_s_per_gb=cpu_upstream / gigabytes if upstream else None,
         peak_rss_mb=after.peak / MB,
         rss_growth_mb=max(0, after.peak - before.rss) / MB,
     )
