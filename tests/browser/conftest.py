@@ -1,8 +1,12 @@
 """Real-browser fixtures: the OS package's Chromium driven by Playwright, page origins, edges.
 
-One Chromium per test session; every case gets a fresh browser context (no shared
-cookies, no shared preflight cache). Pages are served on loopback by small servers
-started here, on port 0, and every process started here is stopped here.
+One Chromium for the whole browser suite; every case gets a fresh browser context (no
+shared cookies, no shared preflight cache). The fixtures are package-scoped, not
+session-scoped: while Playwright's sync API is running it leaves its asyncio loop marked
+as running in the main thread, which breaks every pytest-asyncio test that would run
+after tests/browser in the same session; package scope closes it when the suite ends.
+Pages are served on loopback by small servers started here, on port 0, and every
+process started here is stopped here.
 """
 
 from __future__ import annotations
@@ -102,13 +106,13 @@ routes:
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         # Never skip: the browser proof must run in CI. scripts/test installs it.
@@ -122,7 +126,7 @@ def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def origins() -> Iterator[Origins]:
     first, second = PageServer(), PageServer()
     yield Origins(
@@ -134,7 +138,7 @@ def origins() -> Iterator[Origins]:
     second.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def edges(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, origins: Origins
 ) -> Iterator[dict[str, Edge]]:
