@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 from flask import Flask
@@ -632,6 +633,9 @@ def render(results: list[Result]) -> str:
         "(`tests/parity/flask_cors_app.py`) under gunicorn;",
         "- **cors-edge**: cors-edge with the equivalent policy (`PARITY_POLICY` in "
         "`tests/parity/matrix.py`) in front of the plain app under gunicorn.",
+        "",
+        f"Observed with Flask-CORS {version('flask-cors')} on Flask {version('flask')}; both "
+        "configurations are listed at the end.",
         "",
         "Each case is sent the way a browser sends it: a CORS preflight first when the Fetch "
         "standard requires one (the actual request only if the preflight passes), then the "
