@@ -8,6 +8,7 @@ single owner of CORS on the way out).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterable
@@ -140,13 +141,42 @@ def merge_vary(existing: Iterable[str], add: str) -> str | None:
     return ", ".join(names) or None
 
 
+class ClientBodyTimeout(Exception):
+    """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
+
+
+def client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout | None:
+    """The client-side cause of an upstream request failure, if that is what it was.
+
+    aiohttp's client wraps an exception raised by the body iterator (in a
+    ``ClientConnectionError`` or ``ClientPayloadError``), keeping it as ``__cause__``.
+    """
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, BodyTooLarge | ClientBodyTimeout):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
 async def limited_body(
-    content: aiohttp.StreamReader, max_bytes: int | None
+    content: aiohttp.StreamReader, max_bytes: int | None, idle_timeout: float | None = None
 ) -> AsyncIterator[bytes]:
-    """Stream the client's body to the upstream, refusing it past ``max_bytes``."""
+    """Stream the client's body to the upstream, refusing it past ``max_bytes`` and
+    giving up when the client is silent for ``idle_timeout`` seconds (slow-body
+    clients would otherwise hold an upstream connection for ever)."""
     received = 0
     while True:
-        chunk = await content.readany()
+        if idle_timeout is None:
+            chunk = await content.readany()
+        else:
+            try:
+                async with asyncio.timeout(idle_timeout):
+                    chunk = await content.readany()
+            except TimeoutError:
+                raise ClientBodyTimeout from None
         if not chunk:
             return
         received += len(chunk)

@@ -21,10 +21,10 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
@@ -41,12 +41,15 @@ _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\x20-\x7e]*?
 _STAMPED = frozenset({Decision.ALLOWED, Decision.SAME_ORIGIN, Decision.NO_ORIGIN})
 _TOO_MANY_HEADERS = "Too many headers"
 
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
-def refusal_status(exc: BaseException | None, head: bytes) -> int:
+
+def refusal_status(exc: BaseException | None, head: bytes, max_line_size: int) -> int:
     """The status for a request the parser refused: 414, 431 or 400."""
     if isinstance(exc, LineTooLong):
-        # The request line is the first line: if it never ended, the target was too long.
-        return 414 if b"\r\n" not in head and b"\n" not in head else 431
+        # The request line is the first line: if it is the long one, the target is.
+        end = head.find(b"\n")
+        return 414 if end == -1 or end > max_line_size else 431
     if isinstance(exc, HttpProcessingError) and _TOO_MANY_HEADERS in (exc.message or ""):
         return 431
     return 400
@@ -69,6 +72,8 @@ def refusal_cors_headers(policies: PolicySet, head: bytes) -> list[tuple[str, st
     while True:
         header = _HEADER_LINE.match(head, position)
         if header is None:
+            if head[position : position + 1] in (b" ", b"\t"):
+                return []  # a folded line: the last value is not what it seems
             break
         name = header[1].lower()
         if name == b"origin":
@@ -179,7 +184,7 @@ class EdgeRequestHandler(RequestHandler):
             return super().handle_error(request, status, exc, message)
         head, self._refused_head = self._refused_head, b""
         self._disarm_head_deadline()
-        status = refusal_status(exc, head)
+        status = refusal_status(exc, head, self.max_line_size)
         log.warning(
             "refused a malformed request from %s with %d: %s",
             request.remote,
@@ -189,10 +194,13 @@ class EdgeRequestHandler(RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("a response is already on the wire")
         headers: list[tuple[str, str]] = []
-        try:
-            headers = refusal_cors_headers(self._policies(), head)
-        except Exception:  # a refusal must never fail: answer it without CORS headers
-            log.exception("could not work out the CORS headers of a refused request")
+        if status in (414, 431):
+            # Size refusals can meet a browser's request (a cookie grown too large):
+            # the page may read them. Malformed requests are never a browser's.
+            try:
+                headers = refusal_cors_headers(self._policies(), head)
+            except Exception:  # a refusal must never fail: answer without CORS headers
+                log.exception("could not work out the CORS headers of a refused request")
         headers.append(("Content-Type", "application/json"))
         body = json.dumps({"error": _MESSAGES.get(status, "refused"), "status": status})
         response = web.Response(status=status, text=body, headers=headers)
@@ -200,18 +208,45 @@ class EdgeRequestHandler(RequestHandler):
         return response
 
 
+_HTTP_VERSIONS = frozenset({HttpVersion10, HttpVersion11})
+
+
+def guard_http_version(handler: Handler) -> Handler:
+    """Refuse what the parser lets through as HTTP/0.9 (or any version but 1.0 and 1.1).
+
+    llhttp reads ``GET /path\\r\\n`` (say, a target with a CR LF injected) as an
+    HTTP/0.9 request; the edge never forwards one.
+    """
+
+    async def guarded(request: web.BaseRequest) -> web.StreamResponse:
+        if request.version not in _HTTP_VERSIONS:
+            log.warning(
+                "refused an HTTP/%d.%d request from %s",
+                request.version.major,
+                request.version.minor,
+                request.remote,
+            )
+            body = json.dumps({"error": _MESSAGES[400], "status": 400})
+            response = web.Response(status=400, text=body, content_type="application/json")
+            response.force_close()
+            return response
+        return await handler(request)
+
+    return guarded
+
+
 class EdgeHTTPServer(web.Server):
     """aiohttp's low-level server making :class:`EdgeRequestHandler` connections."""
 
     def __init__(
         self,
-        handler: Any,
+        handler: Handler,
         *,
         policies: Callable[[], PolicySet],
         client_header_timeout: float,
         **kwargs: Any,
     ) -> None:
-        super().__init__(handler, **kwargs)
+        super().__init__(guard_http_version(handler), **kwargs)
         self._policies = policies
         self._client_header_timeout = client_header_timeout
 

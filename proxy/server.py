@@ -16,7 +16,9 @@ from aiohttp import web
 from .cors import Decision, Verdict, decide
 from .forward import (
     BodyTooLarge,
+    ClientBodyTimeout,
     Upstream,
+    client_body_fault,
     is_trusted,
     limited_body,
     merge_vary,
@@ -187,24 +189,28 @@ class EdgeServer:
                 request.method,
                 self.upstream.url(raw_target),
                 headers=out_headers,
-                data=limited_body(request.content, limits.max_body_bytes) if has_body else None,
+                data=limited_body(
+                    request.content, limits.max_body_bytes, policies.timeouts.client_body
+                )
+                if has_body
+                else None,
                 allow_redirects=False,
                 compress=None,
                 chunked=None,
             )
-        except BodyTooLarge:
-            record.error = "body_too_large"
-            return _error_answer(verdict, 413, "request body too large")
+        except (BodyTooLarge, ClientBodyTimeout) as error:
+            return _client_body_answer(verdict, error, record)
         except aiohttp.ClientPayloadError as error:
-            if isinstance(error.__cause__, BodyTooLarge):
-                record.error = "body_too_large"
-                return _error_answer(verdict, 413, "request body too large")
+            if client_body_fault(error) is not None:
+                return _client_body_answer(verdict, error, record)
             record.error = "payload"
             return _error_answer(verdict, 502, "upstream failed while receiving the request")
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record.error = "timeout"
             return _error_answer(verdict, 504, "upstream timed out")
         except (aiohttp.ClientError, OSError) as error:
+            if client_body_fault(error) is not None:  # the client's body, not the upstream
+                return _client_body_answer(verdict, error, record)
             record.error = _error_kind(error)
             log.warning("upstream unavailable: %s", error)
             return _error_answer(verdict, 502, "upstream unavailable")
@@ -291,6 +297,19 @@ def _error_answer(verdict: Verdict, status: int, message: str) -> web.Response:
     return web.Response(
         status=status, text=json.dumps({"error": message, "status": status}), headers=headers
     )
+
+
+def _client_body_answer(
+    verdict: Verdict, error: BaseException, record: RequestRecord
+) -> web.Response:
+    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``."""
+    if isinstance(client_body_fault(error), ClientBodyTimeout):
+        record.error = "client_body_timeout"
+        response = _error_answer(verdict, 408, "request body timed out")
+        response.force_close()  # the rest of the body may still be on its way
+        return response
+    record.error = "body_too_large"
+    return _error_answer(verdict, 413, "request body too large")
 
 
 def _peer(request: web.BaseRequest) -> str | None:

@@ -79,7 +79,7 @@ class RawResponse:
         return [(k, v) for k, v in self.headers if k.lower().startswith("access-control-")]
 
 
-_STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})")
+_STATUS = re.compile(rb"HTTP/[0-9]\.[0-9] (\d{3})")
 
 
 def parse_responses(raw: bytes) -> list[RawResponse]:
