@@ -25,6 +25,8 @@ from .server import RequestRecord
 log = logging.getLogger("cors_edge")
 
 ERROR_LOG_INTERVAL = 5.0
+# record.error values that are the client's doing: logged at INFO, not ERROR.
+CLIENT_ERRORS = frozenset({"body_too_large", "client_body_timeout"})
 
 
 def _timestamp() -> str:
@@ -111,7 +113,8 @@ class UpstreamErrorLog:
         message = self.explain(record)
         if held:
             message += f" ({held} more like this in the last {self.interval:.0f} s)"
-        log.log(logging.INFO if kind == "body_too_large" else logging.ERROR, "%s", message)
+        level = logging.INFO if kind in CLIENT_ERRORS else logging.ERROR
+        log.log(level, "%s", message)
 
     def explain(self, record: RequestRecord) -> str:
         """One sentence: what failed, what the client got, what to check."""
@@ -155,5 +158,10 @@ class UpstreamErrorLog:
             return (
                 f"request body too large ({request}): raise limits.max_body_bytes if this "
                 "upload is legitimate."
+            )
+        if error == "client_body_timeout":
+            return (
+                f"client stalled while sending its request body ({request}): "
+                f"timeouts.client_body is {self.timeouts.client_body:g} s."
             )
         return f"upstream {upstream} failed ({request}): {error}"

@@ -267,6 +267,13 @@ class Service:
             await self._admin_runner.cleanup()
             self._admin_runner = None
 
+    async def _close(self) -> None:
+        for runner in (self._edge_runner, self._admin_runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._edge_runner = self._admin_runner = None
+        await self.upstream.close()
+
     async def drain(self) -> None:
         """The graceful part of stop(): every step is bounded by the options."""
         self.admin_state.ready = False
@@ -314,13 +321,20 @@ class Service:
         self._stopping.set()
 
     async def run(self) -> None:
-        await self.start()
+        # Handlers first: a signal that arrives while the listeners start is kept.
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
-        watcher = asyncio.create_task(self.watch()) if self.options.watch else None
         try:
+            await self.start()
+        except BaseException:
+            await self._close()  # nothing was served: no drain to do
+            raise
+        watcher: asyncio.Task[None] | None = None
+        try:
+            if self.options.watch:
+                watcher = asyncio.create_task(self.watch())
             await self._stopping.wait()
         finally:
             if watcher is not None:
@@ -349,6 +363,9 @@ def install_event_loop_policy() -> str:
 
 
 def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int:
+    # SIGHUP's default action ends the process; until run() installs the reload
+    # handler (imports, policy load, binding), a SIGHUP is ignored instead.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     loop_name = install_event_loop_policy()
 
     async def main() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from .accesslog import CLIENT_ERRORS  # the client's doing, not the upstream's
 from .policy import PolicySet
 from .server import RequestRecord
 
@@ -33,8 +34,6 @@ DECISIONS = (
     "bad_path",
 )
 RELOAD_RESULTS = ("ok", "unchanged", "error")
-# record.error values that are the client's doing, not the upstream's.
-_CLIENT_ERRORS = frozenset({"body_too_large"})
 
 # Upstream latency (time to response headers) and total time, in seconds.
 LATENCY_BUCKETS = (
@@ -136,7 +135,7 @@ class Metrics:
                 self._latency_children[route] = latency
             latency.observe(record.upstream_ms / 1000.0)
         error = record.error
-        if error is not None and error not in _CLIENT_ERRORS:
+        if error is not None and error not in CLIENT_ERRORS:
             counter = self._error_children.get(error)
             if counter is None:
                 counter = self.upstream_errors.labels(error)

@@ -151,6 +151,7 @@ def record(**changes: object) -> RequestRecord:
         ("http://127.0.0.1:5000", "payload", 502, "failed while receiving the request body"),
         ("http://127.0.0.1:5000", "aborted:disconnected", 200, "broke off its response"),
         ("http://127.0.0.1:5000", "body_too_large", 413, "raise limits.max_body_bytes"),
+        ("http://127.0.0.1:5000", "client_body_timeout", 408, "timeouts.client_body is 60 s"),
     ],
 )
 def test_error_explanations(upstream: str, error: str, status: int, advice: str) -> None:

@@ -9,6 +9,8 @@ import re
 import signal
 import time
 
+import aiohttp
+
 from tests.ops.harness import (
     INVALID_LINE_KEY,
     INVALID_POLICY,
@@ -20,7 +22,7 @@ from tests.ops.harness import (
     check_visible,
     wait_log,
 )
-from tests.support import EdgeFactory
+from tests.support import Edge, EdgeFactory
 
 
 async def test_sighup_reloads_under_load(edge_factory: EdgeFactory) -> None:
@@ -80,3 +82,34 @@ async def test_sighup_reloads_under_load(edge_factory: EdgeFactory) -> None:
     assert status == 200
     assert f'"generation": {generation}' in body
     assert edge.process.poll() is None
+
+
+async def test_in_flight_request_keeps_the_policy_it_started_with(
+    edge_factory: EdgeFactory,
+) -> None:
+    edge = edge_factory(Variant(ORIGIN_A, 600).text(), "--no-access-log")
+    async with aiohttp.ClientSession() as session:
+        slow = asyncio.create_task(
+            session.get(edge.url + "/api/slow?seconds=1", headers={"Origin": ORIGIN_A})
+        )
+        await wait_in_flight_one(edge)
+        new = Variant(ORIGIN_B, 300, revision=1)
+        edge.config.write_text(new.text())
+        edge.signal(signal.SIGHUP)
+        await wait_log(edge, r"reload \(SIGHUP\): policy \S+ generation 2")
+        await check_visible(edge.url, new)  # new requests: origin A is refused now
+        response = await slow
+        async with response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == ORIGIN_A
+            assert await response.json() == {"slept": 1.0}
+
+
+async def wait_in_flight_one(edge: Edge) -> None:
+    """Until the edge has the slow request in flight (per /metrics)."""
+    for _ in range(500):
+        _, text = await admin_get(edge, "/metrics")
+        if "cors_edge_in_flight_requests 1.0" in text:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the slow request never reached the edge")
