@@ -101,3 +101,10 @@ def reset_peak(pid: int) -> bool:
         except OSError:
             ok = False
     return ok
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all CPUs, from ``/proc/stat``)."""
+    fields = [int(value) for value in (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS

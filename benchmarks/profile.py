@@ -24,7 +24,7 @@ from pathlib import Path
 from benchmarks import rawhttp, scenarios
 from benchmarks.load import LoadSpec, run_load, wrk_binary
 from benchmarks.scenarios import Services
-from benchmarks.targets import HOST, Supervisor
+from benchmarks.targets import HOST, REPO, Supervisor
 
 EDGE_FOR = {
     "preflight": ("cors-edge", "preflight"),
@@ -69,6 +69,7 @@ def main() -> int:
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--native", action="store_true", help="include C frames (uvloop)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--edge-src", type=Path, default=REPO, help="run cors-edge from here")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -79,7 +80,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cors-edge-profile-"))
     raw = args.out / f"cors-edge-{args.scenario}.pyspy.txt"
     try:
-        with Supervisor(workdir) as supervisor:
+        with Supervisor(workdir, args.edge_src.resolve()) as supervisor:
             services = Services(supervisor)
             edge = services.get(edge_key)
             if edge is None:

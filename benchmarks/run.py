@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from benchmarks import policybench, report, scenarios
+from benchmarks import policybench, procstat, report, scenarios
 from benchmarks.load import wrk_binary
 from benchmarks.results import RunResults
 from benchmarks.scenarios import Services, Settings, log
@@ -59,6 +59,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="directory for results.md and results.png")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        help="wait up to this many seconds for the machine to be idle first "
+        "(default 180 for full runs, 0 otherwise)",
+    )
+    parser.add_argument(
+        "--edge-src",
+        type=Path,
+        default=HERE.parent,
+        help="source tree to run cors-edge from (to A/B a proxy/ change); default this repo",
+    )
     return parser.parse_args(argv)
 
 
@@ -131,6 +143,20 @@ def _raise_nofile(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
+def wait_until_idle(limit: float, busy_cores: float = 0.25) -> str:
+    """Wait (at most ``limit`` s) until the machine uses under ``busy_cores`` for 2 s."""
+    deadline = time.monotonic() + limit
+    while True:
+        before = procstat.machine_busy_seconds()
+        time.sleep(2.0)
+        busy = (procstat.machine_busy_seconds() - before) / 2.0
+        if busy < busy_cores:
+            return f"machine idle ({busy:.2f} cores busy) at the start"
+        if time.monotonic() >= deadline:
+            return f"machine still busy ({busy:.2f} cores used by others) after {limit:.0f} s wait"
+        log(f"waiting for an idle machine: {busy:.2f} cores busy")
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -171,13 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     _raise_nofile(settings.idle_connections + 4096)
     results = RunResults(settings=describe(mode, settings, argv))
+    if args.edge_src.resolve() != HERE.parent:
+        results.settings["revision"] += f"; cors-edge run from {args.edge_src}"
+    wait = args.wait_idle if args.wait_idle is not None else (180.0 if mode == "full" else 0.0)
+    if wait > 0:
+        results.notes.append(wait_until_idle(wait))
     workdir = Path(tempfile.mkdtemp(prefix="cors-edge-bench-"))
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     try:
-        with Supervisor(workdir) as supervisor:
+        with Supervisor(workdir, args.edge_src.resolve()) as supervisor:
             services = Services(supervisor)
-            if mode != "smoke" and not cors_edge_available():
+            if mode != "smoke" and not cors_edge_available(args.edge_src):
                 for key in EDGE_KEYS:
                     services.unavailable[key] = "cors-edge does not run yet"
                 results.notes.append("cors-edge could not be started: its rows are missing")

@@ -100,8 +100,10 @@ def _can_connect(port: int | None, unix_path: str | None) -> bool:
 class Supervisor:
     """Owns every process the benchmark starts; :meth:`close` stops them all."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, edge_src: Path = REPO) -> None:
         self.workdir = workdir
+        # The source tree cors-edge runs from: another checkout A/Bs a proxy change.
+        self.edge_src = edge_src
         self.services: dict[str, Service] = {}
 
     def __enter__(self) -> Supervisor:
@@ -123,13 +125,14 @@ class Supervisor:
         port: int | None = None,
         unix_path: str | None = None,
         env: dict[str, str] | None = None,
+        cwd: Path = REPO,
     ) -> Service:
         """Start ``argv`` in a new process group and wait until it accepts connections."""
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 list(argv),
-                cwd=REPO,
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -197,7 +200,7 @@ class Supervisor:
         """
         port, admin = free_port(), free_port()
         argv = [
-            *cors_edge_command(),
+            *cors_edge_command(self.edge_src),
             "serve",
             "--config",
             str(config),
@@ -210,7 +213,7 @@ class Supervisor:
         ]
         if not access_log:
             argv.append("--no-access-log")
-        service = self.spawn(name, argv, port=port)
+        service = self.spawn(name, argv, port=port, cwd=self.edge_src)
         service.info["kind"] = "cors-edge"
         service.info["admin"] = str(admin)
         return service
@@ -240,9 +243,9 @@ def nginx_binary() -> str | None:
     )
 
 
-def cors_edge_command() -> list[str]:
+def cors_edge_command(src: Path = REPO) -> list[str]:
     """How to start cors-edge: the package's ``__main__`` or the console script."""
-    if (REPO / "proxy" / "__main__.py").exists():
+    if (src / "proxy" / "__main__.py").exists():
         return [sys.executable, "-m", "proxy"]
     script = Path(sys.executable).with_name("cors-edge")
     if script.exists():
@@ -250,13 +253,13 @@ def cors_edge_command() -> list[str]:
     raise StartError("cors-edge is not available yet (no proxy/__main__.py, no cors-edge script)")
 
 
-def cors_edge_available() -> bool:
+def cors_edge_available(src: Path = REPO) -> bool:
     try:
-        argv = [*cors_edge_command(), "--help"]
+        argv = [*cors_edge_command(src), "--help"]
     except StartError:
         return False
     try:
-        done = subprocess.run(argv, cwd=REPO, capture_output=True, timeout=20, check=False)
+        done = subprocess.run(argv, cwd=src, capture_output=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
