@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -212,6 +213,10 @@ def _construct(node: yaml.Node) -> Any:
 
 
 def _join(parent: str, child: str) -> str:
+    # A key from the file is shown as one token (JSON-quoted when it holds whitespace
+    # or controls), so an error always reads ``file:line key: message``.
+    if not child or any(ch.isspace() or not ch.isprintable() for ch in child):
+        child = json.dumps(child).replace(" ", "\\u0020")
     return f"{parent}.{child}" if parent else child
 
 
