@@ -234,6 +234,7 @@ def probe(service: Service, scenario: LoadScenario, contender: Contender) -> str
 def measure_load(
     front: Service, upstream: Service | None, spec: LoadSpec, workdir: Path, loader: str
 ) -> Sample:
+    procstat.reset_peak(front.pid)  # peak RSS of this run, not of the process's life
     cpu_front = procstat.cpu_seconds(front.pid)
     cpu_upstream = procstat.cpu_seconds(upstream.pid) if upstream else 0.0
     result = run_load(spec, workdir, loader)
