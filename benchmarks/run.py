@@ -57,6 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="auto: wrk when installed, else the aiohttp load generator",
     )
+    parser.add_argument(
+        "--only",
+        help="comma-separated scenarios to run (preflight, get, get-1conn, get-unix, "
+        "get-keepalive, post-4k, streams, idle, policy); default all",
+    )
     parser.add_argument("--out", type=Path, help="directory for results.md and results.png")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument(
@@ -162,20 +167,31 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def collect(
-    mode: str, settings: Settings, services: Services, workdir: Path, results: RunResults
+    mode: str,
+    settings: Settings,
+    services: Services,
+    workdir: Path,
+    results: RunResults,
+    only: set[str] | None,
 ) -> None:
+    def wanted(key: str) -> bool:
+        return only is None or key in only
+
     if mode == "smoke":
         load_list = [scenarios.SMOKE_SCENARIO]
     else:
-        load_list = scenarios.load_scenarios()
-        results.memory = scenarios.run_idle(services, settings)
+        load_list = [s for s in scenarios.load_scenarios() if wanted(s.key)]
+        if wanted("idle"):
+            results.memory = scenarios.run_idle(services, settings)
     for scenario in load_list:
         results.series += scenarios.run_load_scenario(scenario, services, settings, workdir)
     if mode == "smoke":
         return
-    if services.get("cors-edge") is not None:
+    if wanted("streams") and services.get("cors-edge") is not None:
         results.series += scenarios.run_streams(services, settings)
     services.supervisor.close()  # the servers are done: quiet machine for the micro-benchmark
+    if not wanted("policy"):
+        return
     log("== policy decisions")
     for routes in settings.policy_sizes:
         try:
@@ -212,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                 for key in EDGE_KEYS:
                     services.unavailable[key] = "cors-edge does not run yet"
                 results.notes.append("cors-edge could not be started: its rows are missing")
-            collect(mode, settings, services, workdir, results)
+            only = set(args.only.split(",")) if args.only else None
+            collect(mode, settings, services, workdir, results, only)
             for key, why in services.unavailable.items():
                 results.notes.append(f"{key} not measured: {why}")
     finally:

@@ -76,6 +76,12 @@ BARE_WEB = Contender("bare aiohttp web.Application", "aiohttp-web")
 BARE_LOW = Contender("bare aiohttp web.Server", "aiohttp-lowlevel")
 FLASK_CORS = Contender("Flask-CORS (gunicorn 1 sync)", "flask-cors")
 NGINX = Contender("nginx", "nginx", "flask")
+FORWARD = Contender("bare aiohttp forwarder (ClientSession)", "aiohttp-forward", "flask")
+FORWARD_KA = Contender(
+    "bare aiohttp forwarder (ClientSession, gthread upstream)",
+    "aiohttp-forward-ka",
+    "flask-gthread",
+)
 DIRECT = Contender("Flask direct (gunicorn 1 sync)", "flask", cors=False)
 DIRECT_KA = Contender("Flask direct (gunicorn 1 gthread)", "flask-gthread", cors=False)
 
@@ -98,7 +104,7 @@ def load_scenarios() -> list[LoadScenario]:
             "GET",
             "/api/ping",
             {"Origin": ORIGIN},
-            (CE, DIRECT, FLASK_CORS, NGINX, CE_LOG),
+            (CE, DIRECT, FLASK_CORS, NGINX, CE_LOG, FORWARD),
         ),
         LoadScenario(
             "get-1conn",
@@ -123,7 +129,7 @@ def load_scenarios() -> list[LoadScenario]:
             "GET",
             "/api/ping",
             {"Origin": ORIGIN},
-            (CE_KA, DIRECT_KA),
+            (CE_KA, DIRECT_KA, FORWARD_KA),
         ),
         LoadScenario(
             "post-4k",
@@ -187,6 +193,8 @@ class Services:
             "flask-cors": lambda: sup.gunicorn(key, "benchmarks.flask_cors_app:app"),
             "aiohttp-web": lambda: sup.bare_aiohttp(key, "web"),
             "aiohttp-lowlevel": lambda: sup.bare_aiohttp(key, "lowlevel"),
+            "aiohttp-forward": lambda: self._behind(key, "flask", self._forwarder),
+            "aiohttp-forward-ka": lambda: self._behind(key, "flask-gthread", self._forwarder),
             "nginx": lambda: self._behind(key, "flask", sup.nginx),
             "cors-edge": lambda: self._edge(key, "flask"),
             "cors-edge-unix": lambda: self._edge(key, "flask-unix"),
@@ -203,6 +211,9 @@ class Services:
         if upstream is None:
             raise RuntimeError(f"its upstream {upstream_key} is unavailable")
         return make(key, upstream)
+
+    def _forwarder(self, name: str, upstream: Service) -> Service:
+        return self.supervisor.bare_aiohttp(name, "forward", upstream)
 
     def _edge(self, key: str, upstream_key: str, *, access_log: bool = False) -> Service | None:
         def make(name: str, upstream: Service) -> Service:

@@ -183,10 +183,12 @@ class Supervisor:
         service.info["kind"] = f"gunicorn 1x{worker_class}"
         return service
 
-    def bare_aiohttp(self, name: str, mode: str) -> Service:
-        """A fixed-answer aiohttp+uvloop server (``web`` application or ``lowlevel``)."""
+    def bare_aiohttp(self, name: str, mode: str, upstream: Service | None = None) -> Service:
+        """A bare aiohttp+uvloop server (``web``, ``lowlevel`` or ``forward`` to upstream)."""
         port = free_port()
         argv = [sys.executable, "-m", "benchmarks.bare_server", "--port", str(port), mode]
+        if upstream is not None:
+            argv[-1:-1] = ["--upstream", upstream.base_url]
         service = self.spawn(name, argv, port=port)
         service.info["kind"] = f"aiohttp {mode}"
         return service
