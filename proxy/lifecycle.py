@@ -43,8 +43,6 @@ log = logging.getLogger("cors_edge")
 
 # How long aiohttp may take, after the grace period, to close what is left.
 _CLOSE_TIMEOUT = 0.25
-# How often the drain checks whether the in-flight requests are done.
-_DRAIN_POLL = 0.02
 # Settings read once at start (listeners, upstream client, connection handling).
 # Everything else in the file (routes, defaults, trust_forwarded_from,
 # limits.max_body_bytes) applies to the next request after a reload.
@@ -167,12 +165,13 @@ class Service:
         self.metrics.reload_result("ok")
         self.metrics.policy_loaded(policies, generation)
         log.info(
-            "reload (%s): policy %s generation %d sha256 %s, %d routes",
+            "reload (%s): policy %s generation %d sha256 %s, %d route%s",
             reason,
             policies.source,
             generation,
             policies.sha256,
             len(policies.route_list),
+            "" if len(policies.route_list) == 1 else "s",
         )
         return True
 
@@ -299,18 +298,31 @@ class Service:
             in_flight,
             "" if in_flight == 1 else "s",
         )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.options.grace
-        while self.edge.in_flight and loop.time() < deadline and not self._hurry.is_set():
-            await asyncio.sleep(_DRAIN_POLL)
-        cut = self.edge.in_flight
-        if cut:
-            log.warning(
-                "draining: grace period over; closing %d request%s still in flight",
-                cut,
-                "" if cut == 1 else "s",
+        server = runner.server
+        if server is not None:
+            # aiohttp's own connection shutdown: idle keep-alive connections close at
+            # once, busy ones right after their response (no new request on them).
+            # It may wait up to twice its timeout, so it runs under our own deadline.
+            server.pre_shutdown()
+            closing = asyncio.create_task(server.shutdown(self.options.grace))
+            hurry = asyncio.create_task(self._hurry.wait())
+            await asyncio.wait(
+                (closing, hurry), timeout=self.options.grace, return_when=asyncio.FIRST_COMPLETED
             )
-        await runner.cleanup()  # closes idle keep-alive connections, cuts what is left
+            hurry.cancel()
+            cut = self.edge.in_flight
+            if cut:
+                log.warning(
+                    "draining: %s; closing %d request%s still in flight",
+                    "cut short" if self._hurry.is_set() else "grace period over",
+                    cut,
+                    "" if cut == 1 else "s",
+                )
+            if not closing.done():
+                closing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closing
+        await runner.cleanup()  # cuts whatever is left within _CLOSE_TIMEOUT
 
     def request_stop(self, signame: str = "signal") -> None:
         if self._stopping.is_set():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import time
 
@@ -51,6 +52,17 @@ async def slow_get(session: aiohttp.ClientSession, edge: Edge, path: str = SLOW)
         return r.status
 
 
+async def keep_alive_connection(edge: Edge) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that has had one response and is now idle, kept alive."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    writer.write(b"GET /api/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+    assert await reader.readexactly(length) == b"pong"
+    return reader, writer
+
+
 async def wait_exit(edge: Edge, timeout: float = 15.0) -> int:
     return await asyncio.to_thread(edge.process.wait, timeout)
 
@@ -59,7 +71,7 @@ async def test_sigterm_drains_twenty_slow_requests(roomy_edge_factory: EdgeFacto
     edge = roomy_edge_factory(POLICY)  # default --grace 10, --drain-delay 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=40)) as session:
         # An idle keep-alive connection must not hold the shutdown up.
-        assert await slow_get(session, edge, "/api/ping") == 200
+        idle_reader, idle_writer = await keep_alive_connection(edge)
         requests = [asyncio.create_task(slow_get(session, edge)) for _ in range(20)]
         await wait_in_flight(edge, 20)
         signalled = time.monotonic()
@@ -76,6 +88,9 @@ async def test_sigterm_drains_twenty_slow_requests(roomy_edge_factory: EdgeFacto
         while not await refused(edge):
             assert time.monotonic() - signalled < 1.0, "listener still open 1 s after SIGTERM"
             await asyncio.sleep(0.01)
+        # The idle keep-alive connection is closed by the edge, not left to linger.
+        assert await asyncio.wait_for(idle_reader.read(), 1.0) == b""
+        idle_writer.close()
         assert not any(task.done() for task in requests), "in-flight requests were cut"
         statuses = await asyncio.gather(*requests)
         drained = time.monotonic() - signalled
