@@ -276,7 +276,7 @@ _CONFIGURED = [
 ]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_origin_parts(), st.sampled_from(_CONFIGURED))
 def test_exact_matcher_agrees_with_reference(
     parts: tuple[str, list[str], int | None], configured: tuple[str, list[str], int | None]
@@ -288,7 +288,7 @@ def test_exact_matcher_agrees_with_reference(
     assert origins.allows(parsed) == (_reference_key(*parts) == _reference_key(*configured))
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_origin_parts(), st.sampled_from(["https", "http"]), st.sampled_from([None, 8443]))
 def test_wildcard_matcher_agrees_with_reference(
     parts: tuple[str, list[str], int | None], w_scheme: str, w_port: int | None
@@ -315,7 +315,7 @@ _REGEXES = [
 ]
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_origin_parts(), st.sampled_from(_REGEXES))
 def test_regex_matcher_agrees_with_reference(
     parts: tuple[str, list[str], int | None], pattern: str
