@@ -212,7 +212,8 @@ class EdgeServer:
             if client_body_fault(error) is not None:  # the client's body, not the upstream
                 return _client_body_answer(verdict, error, record)
             record.error = _error_kind(error)
-            log.warning("upstream unavailable: %s", error)
+            # Explained on stderr, rate-limited, by accesslog.UpstreamErrorLog.
+            log.debug("upstream unavailable: %s", error)
             return _error_answer(verdict, 502, "upstream unavailable")
         record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
         try:
