@@ -123,6 +123,7 @@ async def test_upstream_down_is_explained_on_stderr(edge_factory: EdgeFactory) -
     stderr = edge.stderr.text()
     assert message in stderr
     assert stderr.count("is the Flask app running?") == 1  # rate-limited per kind
+    assert "WARNING upstream unavailable" not in stderr  # one explanation, not two lines
 
 
 def record(**changes: object) -> RequestRecord:

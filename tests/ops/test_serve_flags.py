@@ -1,0 +1,41 @@
+"""The serve flags this area owns: defaults, validation, and how they reach ServeOptions."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.cli import build_parser
+
+
+def serve_args(*argv: str) -> dict[str, object]:
+    return vars(build_parser().parse_args(["serve", *argv]))
+
+
+def test_defaults() -> None:
+    args = serve_args()
+    assert args["grace"] == 10.0
+    assert args["drain_delay"] == 0.0
+    assert args["watch"] is False
+    assert args["watch_interval"] == 1.0
+    assert args["log_format"] == "json"
+    assert args["no_access_log"] is False
+
+
+def test_values() -> None:
+    args = serve_args(
+        "--grace", "20", "--drain-delay", "5", "--watch", "--watch-interval", "0.5",
+        "--log-format", "text", "--no-access-log",
+    )  # fmt: skip
+    assert (args["grace"], args["drain_delay"], args["watch_interval"]) == (20.0, 5.0, 0.5)
+    assert args["watch"] is True
+    assert args["log_format"] == "text"
+    assert args["no_access_log"] is True
+
+
+@pytest.mark.parametrize("flag", ["--grace", "--drain-delay", "--watch-interval"])
+@pytest.mark.parametrize("bad", ["-1", "abc", "inf", "nan"])
+def test_seconds_are_validated(flag: str, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        serve_args(flag, bad)
+    assert exit_info.value.code == 2
+    assert "seconds" in capsys.readouterr().err
