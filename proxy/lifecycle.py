@@ -225,6 +225,12 @@ class Service:
 
     async def start(self) -> None:
         policies = self.holder.current
+        listen, admin = split_address(policies.listen), split_address(policies.admin)
+        if listen == admin and listen[1] != 0:
+            raise OSError(
+                f"admin address {policies.admin} is the public listener's: /healthz, /readyz "
+                "and /metrics are never served on the public port; choose another --admin"
+            )
         await self.upstream.start()
         # In-flight requests are waited for in drain(); aiohttp's own wait only has to
         # close what is left after the grace period.

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from proxy.cli import build_parser
+from tests.support import REPO
 
 
 def serve_args(*argv: str) -> dict[str, object]:
@@ -39,3 +45,24 @@ def test_seconds_are_validated(flag: str, bad: str, capsys: pytest.CaptureFixtur
         serve_args(flag, bad)
     assert exit_info.value.code == 2
     assert "seconds" in capsys.readouterr().err
+
+
+def test_admin_never_on_the_public_port(tmp_path: Path) -> None:
+    config = tmp_path / "policies.yaml"
+    config.write_text("routes: []\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "proxy", "serve", "--config", str(config)),
+            *("--upstream", "http://127.0.0.1:1", "--listen", address, "--admin", address),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert done.returncode == 1
+    assert "never served on the public port" in done.stderr
