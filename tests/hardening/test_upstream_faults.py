@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import struct
 import time
 from collections.abc import Iterator
 
@@ -202,3 +203,14 @@ def test_client_body_timeout_is_408(fault_edge: Edge, fault: FaultServer) -> Non
     assert responses[0].header("Connection") == "close"
     assert elapsed < 4
     assert fault.stats.requests == []  # the upstream never got a complete request
+
+
+def test_client_gone_before_the_upstream_answers(fault_edge: Edge, fault: FaultServer) -> None:
+    """A client that hangs up while the upstream is still working is no error of ours."""
+    for path in ("/slow?ms=300", "/big?n=5000000"):
+        with socket.create_connection(("127.0.0.1", fault_edge.port)) as sock:
+            sock.sendall(request_bytes("GET", path, [("Origin", "https://app.example.com")]))
+            time.sleep(0.05)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.8)
+    assert_no_tracebacks(fault_edge)
