@@ -18,6 +18,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .connector import LiteralAddressConnector
 from .policy import Limits, Timeouts
 
 # RFC 9110 §7.6.1 plus the legacy proxy ones; Expect is answered by the edge itself.
@@ -209,9 +210,14 @@ class Upstream:
                 keepalive_timeout=self.timeouts.upstream_idle,
             )
         else:
-            connector = aiohttp.TCPConnector(
+            family = _family_for(self.address.base)
+            # A literal IP needs no resolver and no address racing: connect directly.
+            connector_class = (
+                LiteralAddressConnector if family != socket.AF_UNSPEC else aiohttp.TCPConnector
+            )
+            connector = connector_class(
                 limit=self.limits.max_upstream_connections,
-                family=_family_for(self.address.base),
+                family=family,
                 use_dns_cache=True,
                 ttl_dns_cache=10,
                 enable_cleanup_closed=False,

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from .cors import Decision, Verdict, decide
 from .forward import (
@@ -31,6 +32,8 @@ from .protocol import EdgeHTTPServer
 from .websocket import is_websocket_upgrade, relay_websocket
 
 log = logging.getLogger("cors_edge")
+
+SMALL_BODY = 64 * 1024  # upstream bodies up to this size are relayed in one piece
 
 # Decisions whose requests go to the upstream and get the verdict's headers stamped.
 _STAMPED = frozenset({Decision.ALLOWED, Decision.SAME_ORIGIN, Decision.NO_ORIGIN})
@@ -228,10 +231,7 @@ class EdgeServer:
         verdict: Verdict,
         record: RequestRecord,
     ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            status=upstream_response.status, reason=upstream_response.reason
-        )
-        out = response.headers
+        out: CIMultiDict[str] = CIMultiDict()
         vary_values: list[str] = []
         for name, value in response_headers(upstream_response.raw_headers):
             if name.lower() == "vary":
@@ -246,6 +246,30 @@ class EdgeServer:
             merged = merge_vary(vary_values[:-1], vary_values[-1])
             if merged:
                 out["Vary"] = merged
+        length = upstream_response.content_length
+        if (
+            length is not None
+            and length <= SMALL_BODY
+            and request.method != "HEAD"
+            and "Content-Type" in out
+        ):
+            # Small bodies are read once and sent with the head in one write.
+            try:
+                body = await upstream_response.read()
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                record.error = _error_kind(error)
+                status = 504 if isinstance(error, TimeoutError) else 502
+                return _error_answer(verdict, status, "upstream failed mid-response")
+            record.bytes_sent = len(body)
+            return web.Response(
+                status=upstream_response.status,
+                reason=upstream_response.reason,
+                headers=out,
+                body=body,
+            )
+        response = web.StreamResponse(
+            status=upstream_response.status, reason=upstream_response.reason, headers=out
+        )
         if "Content-Length" not in out and upstream_response.status not in (204, 304):
             response.enable_chunked_encoding()
         await response.prepare(request)

@@ -1,0 +1,54 @@
+"""A TCP connector for an upstream given as a literal IP address.
+
+A sync gunicorn worker closes every connection, so the proxy connects once per
+request. aiohttp's connector routes each connect through aiohappyeyeballs (a Python
+socket, ``sock_connect``, then ``create_connection(sock=...)``), which is built for
+racing many resolved addresses; for one literal address the event loop's own
+``create_connection`` does the same job in C and costs far less CPU per request.
+
+This overrides one private method of :class:`aiohttp.TCPConnector`
+(``_wrap_create_connection``, stable across aiohttp 3.9 to 3.14); the aiohttp version is
+pinned in pyproject.toml for it, and ``tests/unit/test_connector.py`` checks the
+signature and the behaviour so an aiohttp upgrade that changes it fails loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from aiohttp.client_exceptions import ClientConnectorError
+from aiohttp.helpers import ceil_timeout
+
+
+class LiteralAddressConnector(aiohttp.TCPConnector):
+    async def _wrap_create_connection(
+        self,
+        *args: Any,
+        addr_infos: list[Any],
+        req: Any,
+        timeout: aiohttp.ClientTimeout,
+        client_error: type[Exception] = ClientConnectorError,
+        **kwargs: Any,
+    ) -> tuple[asyncio.Transport, Any]:
+        if kwargs.get("ssl") or len(addr_infos) != 1:
+            return await super()._wrap_create_connection(
+                *args,
+                addr_infos=addr_infos,
+                req=req,
+                timeout=timeout,
+                client_error=client_error,
+                **kwargs,
+            )
+        address = addr_infos[0][4]
+        try:
+            async with ceil_timeout(timeout.sock_connect, ceil_threshold=timeout.ceil_threshold):
+                transport, protocol = await self._loop.create_connection(
+                    args[0], address[0], address[1]
+                )
+                return transport, protocol
+        except OSError as exc:
+            if exc.errno is None and isinstance(exc, asyncio.TimeoutError):
+                raise
+            raise client_error(req.connection_key, exc) from exc
