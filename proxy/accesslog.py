@@ -78,10 +78,11 @@ class AccessLog:
 
 
 def _quote(value: str | None) -> str:
-    """A field for the text format: '-' when absent, quoted when it holds spaces."""
+    """A field for the text format: '-' when absent, JSON-quoted when it holds spaces,
+    quotes or anything unprintable (a hostile Origin must not write to the terminal)."""
     if not value:
         return "-"
-    if any(char.isspace() or char == '"' for char in value):
+    if not value.isprintable() or any(char.isspace() or char == '"' for char in value):
         return json.dumps(value)
     return value
 

@@ -516,7 +516,8 @@ class _PolicyReader:
                     f"covers every depth: write {rule_text}* (glob) or use regex:",
                 )
         else:
-            rule = PathRule(rule_text, True, self.compile_regex(rule_node, rule_key, rule_text))
+            self.compile_regex(rule_node, rule_key, rule_text)  # refuse it with its location
+            rule = PathRule.regex(rule_text)
         values = dict(defaults)
         values.update(
             self.policy_fields({k: v for k, v in fields.items() if k not in ("path", "regex")}, key)

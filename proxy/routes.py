@@ -97,7 +97,8 @@ class PathRule:
 
     @classmethod
     def regex(cls, regex: str) -> PathRule:
-        return cls(regex, True, re.compile(regex))
+        # DOTALL: a decoded %0a must not let a path escape "^/api/.*" (globs behave alike).
+        return cls(regex, True, re.compile(regex, re.DOTALL))
 
     def matches(self, path: str) -> bool:
         # Globs cover the whole path; regexes are matched from the start, as

@@ -186,3 +186,11 @@ def test_access_log_formats_in_process() -> None:
     assert " route=- origin=- " in stream.getvalue()
     with pytest.raises(ValueError):
         AccessLog("xml", stream)
+
+
+def test_text_format_escapes_unprintable_fields() -> None:
+    from proxy.accesslog import _quote
+
+    assert _quote("https://a\x1b[31m.test") == '"https://a\\u001b[31m.test"'
+    assert _quote("https://ok.test") == "https://ok.test"
+    assert _quote(None) == "-"

@@ -91,3 +91,9 @@ def test_indexed_lookup_agrees_with_linear_scan() -> None:
     for path in ["/svc1/x", "/svc10/x", "/svc199/a/b", "/svc1", "/nope", "/svc150x/y"]:
         expected = next((value for rule, value in rules if rule.matches(path)), None)
         assert table.lookup(path) == expected, path
+
+
+def test_decoded_newlines_do_not_escape_regex_or_glob_routes() -> None:
+    path = routing_path("/api/items%0a")
+    assert PathRule.glob("/api/**").matches(path)
+    assert PathRule.regex(r"^/api/.*$").matches(path)
