@@ -14,6 +14,8 @@ count of the ones held back, so a dead upstream under load does not flood the lo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -40,10 +42,26 @@ class AccessLog:
             raise ValueError(f"unknown access log format {log_format!r}")
         self.log_format = log_format
         self.stream = stream
+        self._flush_pending = False
 
     def __call__(self, record: RequestRecord) -> None:
         self.stream.write(self.format(record) + "\n")
-        self.stream.flush()
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.stream.flush()
+            return
+        # One flush (one write system call) per event-loop pass, however many
+        # requests finished in it: prompt when idle, batched under load.
+        self._flush_pending = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        with contextlib.suppress(OSError, ValueError):  # stdout closed: keep serving
+            self.stream.flush()
 
     def format(self, record: RequestRecord) -> str:
         now = _timestamp()
