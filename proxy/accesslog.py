@@ -31,9 +31,15 @@ ERROR_LOG_INTERVAL = 5.0
 CLIENT_ERRORS = frozenset({"body_too_large", "client_body_timeout"})
 
 
+_second: list[object] = [-1, ""]  # the last whole second formatted, and its text
+
+
 def _timestamp() -> str:
     now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    whole = int(now)
+    if _second[0] != whole:
+        _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
 
 
 class AccessLog:

@@ -101,8 +101,8 @@ def _set_forwarded(
     out[name] = ", ".join((*previous, value)) if previous else value
 
 
-def is_trusted(peer: str | None, networks: Iterable[Network]) -> bool:
-    if not peer:
+def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
+    if not networks or not peer:
         return False
     try:
         address = ipaddress.ip_address(peer)

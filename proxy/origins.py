@@ -27,12 +27,29 @@ class OriginError(ValueError):
     """A configured origin pattern is not a valid origin."""
 
 
+_parsed: dict[str, str | None] = {}
+_PARSED_MAX = 4096  # distinct Origin values remembered; hostile floods just reset it
+
+
 def parse_origin(value: str) -> str | None:
     """Return the normalised origin for a request's ``Origin`` value, or ``None``.
 
     Normalisation lower-cases scheme and host and drops the scheme's default port.
     ``"null"`` is returned as ``"null"``; it only ever matches a literal ``"null"``.
+    Results are memoised: a site sees few distinct origins, and this runs per request.
     """
+    try:
+        return _parsed[value]
+    except KeyError:
+        pass
+    result = _parse_origin(value)
+    if len(_parsed) >= _PARSED_MAX:
+        _parsed.clear()
+    _parsed[value] = result
+    return result
+
+
+def _parse_origin(value: str) -> str | None:
     if value == "null":
         return "null"
     if len(value) > _MAX_ORIGIN_LENGTH:

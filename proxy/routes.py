@@ -31,6 +31,11 @@ def routing_path(raw_path: str) -> str:
     """The path Flask will route for a raw request path (no query), or raise :class:`BadPath`."""
     if not raw_path.startswith("/"):
         raise BadPath("the request target must be an absolute path")
+    if "%" not in raw_path and "\\" not in raw_path and "\x00" not in raw_path:
+        # The common case: nothing to decode; only dot segments and "//" to look for.
+        if "." in raw_path and _DOT_SEGMENT.search(raw_path):
+            raise BadPath("dot segment in the path")
+        return _MULTI_SLASH.sub("/", raw_path) if "//" in raw_path else raw_path
     if _FORBIDDEN_RAW.search(raw_path):
         raise BadPath("encoded slash, backslash or NUL in the path")
     if _DOT_SEGMENT.search(raw_path):
