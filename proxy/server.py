@@ -276,8 +276,12 @@ class EdgeServer:
         content = upstream_response.content
         try:
             while True:
-                chunk = await content.readany()
+                # readchunk() hands over each received piece as is; readany() would
+                # first join everything buffered into a new bytes object (a copy).
+                chunk, end_of_http_chunk = await content.readchunk()
                 if not chunk:
+                    if end_of_http_chunk:
+                        continue
                     break
                 await response.write(chunk)
                 record.bytes_sent += len(chunk)
