@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.results import Check, RunResults, Series
+from benchmarks.scenarios import TRANSFERS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -181,7 +182,7 @@ def markdown(results: RunResults) -> str:
             "goals measured/limit (1.00 or less is a pass).",
             "",
         ]
-    load_series = [x for x in results.series if x.scenario not in ("download", "upload")]
+    load_series = [x for x in results.series if x.scenario not in TRANSFERS]
     if load_series:
         out += ["## Requests", ""]
         rows = []
@@ -216,7 +217,7 @@ def markdown(results: RunResults) -> str:
             rows,
         )
         out.append("")
-    streams = [x for x in results.series if x.scenario in ("download", "upload")]
+    streams = [x for x in results.series if x.scenario in TRANSFERS]
     if streams:
         out += [f"## Streamed transfers ({s.get('stream_mb', '?')} MiB)", ""]
         rows = [
@@ -245,8 +246,10 @@ def markdown(results: RunResults) -> str:
         )
         out += [
             "",
-            "RSS growth: `VmHWM` after the transfer (reset via `clear_refs` before) "
-            "minus `VmRSS` before, of the process receiving the client's connection.",
+            "`download` streams the app's default chunked response, `download-sized` the same "
+            "with Content-Length (`&sized=1`). RSS growth: `VmHWM` after the transfer (reset "
+            "via `clear_refs` before) minus `VmRSS` before, of the process receiving the "
+            "client's connection.",
             "",
         ]
     if results.memory:
@@ -309,8 +312,8 @@ def chart(results: RunResults, path: Path) -> None:
     for series in results.series:
         if series.samples:
             groups.setdefault(series.scenario, []).append(series)
-    load_groups = {k: v for k, v in groups.items() if k not in ("download", "upload")}
-    stream_groups = {k: v for k, v in groups.items() if k in ("download", "upload")}
+    load_groups = {k: v for k, v in groups.items() if k not in TRANSFERS}
+    stream_groups = {k: v for k, v in groups.items() if k in TRANSFERS}
     metrics: list[tuple[str, str, Callable[[str], bool]]] = [
         ("rps", "requests/s", lambda _: True),
         ("p50_ms", "p50 latency ms", lambda _: True),

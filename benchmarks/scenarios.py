@@ -338,44 +338,46 @@ def run_load_scenario(
 # --- bulk transfers -----------------------------------------------------------
 
 
+TRANSFERS = ("download", "download-sized", "upload")
+
+
+def _transfer(kind: str, port: int, size_mb: int) -> Callable[[], rawhttp.Transfer]:
+    """One bulk transfer: chunked download (the app's default), sized download, upload."""
+    headers = {"Origin": ORIGIN}
+    if kind == "upload":
+        return functools.partial(rawhttp.upload, HOST, port, "/api/upload", size_mb * MB, headers)
+    path = f"/api/download?mb={size_mb}" + ("&sized=1" if kind == "download-sized" else "")
+    return functools.partial(rawhttp.download, HOST, port, path, headers)
+
+
 def run_streams(services: Services, settings: Settings) -> list[Series]:
-    """1 GB (``stream_mb``) download and upload, direct and through cors-edge, alternated."""
+    """1 GB (``stream_mb``) downloads and upload, direct and through cors-edge, alternated."""
     size = settings.stream_mb * MB
-    contenders = [(CE, "cors-edge"), (DIRECT, "flask")]
-    log(f"== streamed download and upload, {settings.stream_mb} MiB")
-    download = {c.label: Series("download", c.label) for c, _ in contenders}
-    upload = {c.label: Series("upload", c.label) for c, _ in contenders}
+    log(f"== streamed downloads and upload, {settings.stream_mb} MiB")
+    found = {(kind, c.label): Series(kind, c.label) for kind in TRANSFERS for c in (CE, DIRECT)}
     available = [
         (c, services.get(c.front), services.get(c.upstream) if c.upstream else None)
-        for c, _ in contenders
+        for c in (CE, DIRECT)
     ]
     for round_number in range(1, settings.rounds + 1):
-        for contender, front, upstream in available:
-            if front is None:
-                continue
-            port = front.port or 0
-            headers = {"Origin": ORIGIN}
-            transfers: dict[str, Callable[[], rawhttp.Transfer]] = {
-                "download": functools.partial(
-                    rawhttp.download, HOST, port, f"/api/download?mb={settings.stream_mb}", headers
-                ),
-                "upload": functools.partial(
-                    rawhttp.upload, HOST, port, "/api/upload", size, headers
-                ),
-            }
-            for kind, series in (("download", download), ("upload", upload)):
+        for kind in TRANSFERS:
+            for contender, front, upstream in available:
+                if front is None:
+                    continue
+                series = found[kind, contender.label]
+                transfer = _transfer(kind, front.port or 0, settings.stream_mb)
                 try:
-                    sample = measure_transfer(front, upstream, transfers[kind], size)
+                    sample = measure_transfer(front, upstream, transfer, size)
                 except MEASURE_ERRORS as error:
-                    series[contender.label].note = f"round {round_number} failed: {error}"
+                    series.note = f"round {round_number} failed: {error}"
                     log(f"  ! {kind} {contender.label}: {error}")
                     continue
-                series[contender.label].samples.append(sample)
+                series.samples.append(sample)
                 log(
                     f"  round {round_number}/{settings.rounds} {kind} {contender.label}: "
                     f"{sample.mb_per_s or 0:,.0f} MB/s, RSS +{sample.rss_growth_mb or 0:.1f} MB"
                 )
-    return [*download.values(), *upload.values()]
+    return list(found.values())
 
 
 def measure_transfer(
