@@ -246,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if mode != "smoke":
         results.checks = report.judge(results)
+        if "aiohttp" in settings.loaders:
+            results.notes.append(
+                "the aiohttp load generator is a single Python process: it saturates long before "
+                "wrk, so the fastest contenders (nginx, bare aiohttp, preflights) are loader-bound"
+            )
     md, png = report.write(results, out)
     raw = out / ".runs" / f"results-{mode}-{int(time.time())}.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
