@@ -15,6 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from .cors import Decision, Verdict, decide
+from .edge_answers import edge_answer
 from .forward import (
     BodyTooLarge,
     ClientBodyTimeout,
@@ -143,7 +144,7 @@ class EdgeServer:
             )
             response: web.StreamResponse
             if verdict.answered_at_edge:
-                response = _edge_answer(verdict)
+                response = edge_answer(verdict, request)
             else:
                 response = await self._forward(
                     request, policies, verdict, raw_target, peer, request.scheme, trusted, record
@@ -294,25 +295,6 @@ class EdgeServer:
             return response
         await response.write_eof()
         return response
-
-
-def _edge_answer(verdict: Verdict) -> web.Response:
-    status = verdict.status or 400
-    headers: list[tuple[str, str]] = list(verdict.headers)
-    if verdict.vary:
-        headers.append(("Vary", verdict.vary))
-    if status == 204:
-        return web.Response(status=204, headers=headers)
-    body = json.dumps({"error": _EDGE_MESSAGES.get(verdict.decision, "refused")})
-    headers.append(("Content-Type", "application/json"))
-    return web.Response(status=status, text=body, headers=headers)
-
-
-_EDGE_MESSAGES = {
-    Decision.PREFLIGHT_REFUSED: "CORS preflight refused by cors-edge",
-    Decision.BLOCKED: "cross-origin request refused by cors-edge: origin not allowed",
-    Decision.BAD_PATH: "ambiguous request path refused by cors-edge",
-}
 
 
 def _error_answer(verdict: Verdict, status: int, message: str) -> web.Response:

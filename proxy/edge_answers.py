@@ -1,0 +1,108 @@
+"""Answers cors-edge gives itself (preflights, refusals), written as ready-made bytes.
+
+A preflight is the hottest request an edge serves, and its answer is a handful of
+fixed header lines. Building it with :class:`aiohttp.web.Response` (a header
+multidict, a prepare pass, serialisation) costs more than deciding it, so for
+HTTP/1.1 the answer is assembled as one bytes object and written in one call.
+
+aiohttp's connection handler only asks a handler's result for ``prepare()``,
+``write_eof()``, ``keep_alive`` (and ``status`` for logging, which is off here);
+:class:`RawAnswer` provides exactly that. ``tests/unit/test_edge_answers.py`` holds
+it to the same wire format as ``web.Response`` so an aiohttp change shows up there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import formatdate
+from typing import cast
+
+from aiohttp import HttpVersion11, web
+
+from .cors import Decision, Verdict
+
+_EDGE_MESSAGES = {
+    Decision.PREFLIGHT_REFUSED: "CORS preflight refused by cors-edge",
+    Decision.BLOCKED: "cross-origin request refused by cors-edge: origin not allowed",
+    Decision.BAD_PATH: "ambiguous request path refused by cors-edge",
+}
+_REASONS = {204: "No Content", 400: "Bad Request", 403: "Forbidden"}
+_BODIES = {
+    decision: json.dumps({"error": message}).encode()
+    for decision, message in _EDGE_MESSAGES.items()
+}
+SERVER = "cors-edge"
+
+
+class _HttpDate:
+    """The ``Date`` header line, formatted once per second."""
+
+    second = -1
+    line = b""
+
+    @classmethod
+    def current(cls) -> bytes:
+        now = int(time.time())
+        if now != cls.second:
+            cls.second = now
+            cls.line = f"Date: {formatdate(now, usegmt=True)}\r\n".encode()
+        return cls.line
+
+
+class RawAnswer:
+    """A complete HTTP/1.1 response, written with one transport call."""
+
+    __slots__ = ("_data", "keep_alive", "status")
+
+    def __init__(self, status: int, data: bytes, keep_alive: bool) -> None:
+        self.status = status
+        self._data = data
+        self.keep_alive = keep_alive
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client went away before its answer")
+        transport.write(self._data)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamResponse:
+    """The answer for a decision made at the edge (204, 400 or 403)."""
+    status = verdict.status or 400
+    body = b"" if status == 204 else _BODIES.get(verdict.decision, b'{"error": "refused"}')
+    if request.version != HttpVersion11:
+        return _aiohttp_answer(verdict, status, body)
+    keep_alive = request.keep_alive
+    lines = [f"HTTP/1.1 {status} {_REASONS[status]}\r\n"]
+    lines.extend(f"{name}: {value}\r\n" for name, value in verdict.headers)
+    if verdict.vary:
+        lines.append(f"Vary: {verdict.vary}\r\n")
+    if body:
+        lines.append(
+            f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+        )
+    if not keep_alive:
+        lines.append("Connection: close\r\n")
+    head = "".join(lines).encode("latin-1")
+    answer = RawAnswer(
+        status,
+        b"".join((head, _HttpDate.current(), b"Server: cors-edge\r\n\r\n", body)),
+        keep_alive,
+    )
+    # aiohttp's handler only uses the parts RawAnswer has (see the module docstring).
+    return cast(web.StreamResponse, answer)
+
+
+def _aiohttp_answer(verdict: Verdict, status: int, body: bytes) -> web.Response:
+    headers: list[tuple[str, str]] = list(verdict.headers)
+    if verdict.vary:
+        headers.append(("Vary", verdict.vary))
+    headers.append(("Server", SERVER))
+    if status == 204:
+        return web.Response(status=204, headers=headers)
+    headers.append(("Content-Type", "application/json; charset=utf-8"))
+    return web.Response(status=status, body=body, headers=headers)
