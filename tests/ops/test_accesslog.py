@@ -11,6 +11,8 @@ import re
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.accesslog import AccessLog, UpstreamErrorLog
 from proxy.policy import Timeouts
@@ -194,3 +196,32 @@ def test_text_format_escapes_unprintable_fields() -> None:
     assert _quote("https://a\x1b[31m.test") == '"https://a\\u001b[31m.test"'
     assert _quote("https://ok.test") == "https://ok.test"
     assert _quote(None) == "-"
+
+
+@given(
+    path=st.text(),
+    origin=st.none() | st.text(),
+    upstream_ms=st.none() | st.floats(min_value=0, max_value=1e6),
+    error=st.none() | st.text(min_size=1),
+)
+def test_json_lines_always_parse_whatever_the_client_sent(
+    path: str, origin: str | None, upstream_ms: float | None, error: str | None
+) -> None:
+    from proxy.server import RequestRecord
+
+    record = RequestRecord(
+        method="GET",
+        path=path,
+        route=None,
+        origin=origin,
+        decision="no_route",
+        status=200,
+        bytes_sent=3,
+        upstream_ms=upstream_ms,
+        total_ms=1.5,
+        generation=2,
+        error=error,
+    )
+    entry = json.loads(AccessLog("json", io.StringIO()).format(record))
+    assert entry["path"] == path and entry["origin"] == origin
+    assert entry.get("error") == error and entry["generation"] == 2
