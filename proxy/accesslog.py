@@ -42,7 +42,8 @@ def _timestamp() -> str:
     return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
 
 
-FLUSH_INTERVAL = 0.05  # seconds an access-log line may wait in the buffer
+FLUSH_INTERVAL = 0.05  # seconds an access-log line may wait before it is written
+FLUSH_LINES = 256  # or until this many are waiting
 
 
 class AccessLog:
@@ -51,25 +52,31 @@ class AccessLog:
             raise ValueError(f"unknown access log format {log_format!r}")
         self.log_format = log_format
         self.stream = stream
-        self._flush_pending = False
+        # Lines wait here, not in the stream: stdout is often unbuffered
+        # (PYTHONUNBUFFERED=1 in containers), and one write per request is costly.
+        self._pending: list[str] = []
 
     def __call__(self, record: RequestRecord) -> None:
-        self.stream.write(self.format(record) + "\n")
-        if self._flush_pending:
+        pending = self._pending
+        pending.append(self.format(record))
+        if len(pending) > 1:
+            if len(pending) >= FLUSH_LINES:
+                self._flush()
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self.stream.flush()
+            self._flush()
             return
-        # One write system call per FLUSH_INTERVAL at most, however many requests
-        # finished in it (a full buffer is written sooner by the stream itself).
-        self._flush_pending = True
         loop.call_later(FLUSH_INTERVAL, self._flush)
 
     def _flush(self) -> None:
-        self._flush_pending = False
+        if not self._pending:
+            return
+        text = "\n".join(self._pending) + "\n"
+        self._pending = []
         with contextlib.suppress(OSError, ValueError):  # stdout closed: keep serving
+            self.stream.write(text)
             self.stream.flush()
 
     def format(self, record: RequestRecord) -> str:
