@@ -15,6 +15,7 @@ count of the ones held back, so a dead upstream under load does not flood the lo
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import logging
@@ -55,6 +56,7 @@ class AccessLog:
         # Lines wait here, not in the stream: stdout is often unbuffered
         # (PYTHONUNBUFFERED=1 in containers), and one write per request is costly.
         self._pending: list[str] = []
+        atexit.register(self._flush)  # the lines of the last requests of a drain, too
 
     def __call__(self, record: RequestRecord) -> None:
         pending = self._pending
