@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from .cors import Decision, Verdict, decide
-from .edge_answers import edge_answer
+from .edge_answers import SERVER, edge_answer
 from .forward import (
     BodyTooLarge,
     ClientBodyTimeout,
@@ -305,6 +305,7 @@ def _error_answer(verdict: Verdict, status: int, message: str) -> web.Response:
     if verdict.vary:
         headers.append(("Vary", verdict.vary))
     headers.append(("Content-Type", "application/json"))
+    headers.append(("Server", SERVER))
     return web.Response(
         status=status, text=json.dumps({"error": message, "status": status}), headers=headers
     )

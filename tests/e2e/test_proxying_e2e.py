@@ -144,6 +144,7 @@ async def test_upstream_down_is_502_readable_by_allowed_page(edge_factory: EdgeF
     assert answer.headers["Access-Control-Allow-Credentials"] == "true"
     assert answer.headers["Vary"] == "Origin"
     assert echo(answer.json())["status"] == 502
+    assert answer.headers["Server"] == "cors-edge"  # who answered is never in doubt
     refused = await fetch("GET", edge.url + "/api/items", {"Origin": "https://evil.test"})
     assert refused.status == 403  # the refused origin learns nothing about the upstream
 
