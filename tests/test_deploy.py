@@ -537,7 +537,7 @@ def test_image_recipe_installs_serves_and_stops_on_sigterm(
     for flag in ("--config", "--listen", "--admin", "--upstream"):
         assert flag not in flag_names(image.argv), f"CMD sets {flag}: the image uses CORS_EDGE_*"
 
-    # `docker run ... cors-edge check`, as the README's "Running as a sidecar" suggests, on the shipped policy.
+    # `docker run ... cors-edge check`, as the README's sidecar section suggests.
     check = subprocess.run(
         [image.argv[0], "check"], env=env, capture_output=True, text=True, timeout=30, check=False
     )
