@@ -95,9 +95,17 @@ class Upstream:
 
 
 def start_upstream(
-    tmp: Path, *, workers: int = 4, worker_class: str = "gthread", unix_socket: Path | None = None
+    tmp: Path,
+    *,
+    workers: int = 4,
+    worker_class: str = "gthread",
+    threads: int = 8,
+    unix_socket: Path | None = None,
+    app: str = "examples.legacy_app:app",
+    request_log_name: str = "flask-requests.jsonl",
 ) -> Upstream:
-    request_log = tmp / "flask-requests.jsonl"
+    """A WSGI app (the legacy Flask example unless told) under a real gunicorn."""
+    request_log = tmp / request_log_name
     bind = f"unix:{unix_socket}" if unix_socket else "127.0.0.1:0"
     env = {**os.environ, "LEGACY_APP_REQUEST_LOG": str(request_log)}
     process = subprocess.Popen(
@@ -110,14 +118,14 @@ def start_upstream(
             "--worker-class",
             worker_class,
             "--threads",
-            "8",
+            str(threads),
             "--timeout",
             "120",
             "--graceful-timeout",
             "2",
             "--log-level",
             "info",
-            "examples.legacy_app:app",
+            app,
         ],
         cwd=REPO,
         env=env,

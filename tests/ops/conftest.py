@@ -2,61 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import (
-    _GUNICORN_LISTENING,
-    GUNICORN,
-    REPO,
-    EdgeFactory,
-    LineCollector,
-    Upstream,
-    _stop,
-)
+from tests.support import EdgeFactory, Upstream, start_upstream
 
 
 def start_roomy_upstream(tmp: Path, *, workers: int = 2, threads: int = 32) -> Upstream:
     """The legacy app under gunicorn with enough threads *per worker* for a burst of
     slow requests: gthread workers do not share connections evenly (one worker may
     take 16 of 20), so each worker alone must be able to hold the whole burst."""
-    request_log = tmp / "flask-requests.jsonl"
-    process = subprocess.Popen(
-        [
-            GUNICORN,
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--timeout",
-            "120",
-            "--graceful-timeout",
-            "2",
-            "examples.legacy_app:app",
-        ],
-        cwd=REPO,
-        env={**os.environ, "LEGACY_APP_REQUEST_LOG": str(request_log)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    logs = LineCollector(process.stderr)
-    try:
-        match = logs.wait_for(_GUNICORN_LISTENING)
-        logs.wait_for(r"Booting worker")
-    except BaseException:
-        _stop(process)
-        raise
-    return Upstream(process, f"http://127.0.0.1:{match[1]}", request_log, logs)
+    return start_upstream(tmp, workers=workers, threads=threads)
 
 
 @pytest.fixture(scope="module")

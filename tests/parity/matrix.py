@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,13 +28,9 @@ from flask_cors import CORS
 from proxy.policy import PolicyError, load_policy_text
 from tests.parity.resources import RESOURCES
 from tests.support import (
-    _GUNICORN_LISTENING,
-    GUNICORN,
     REPO,
     EdgeFactory,
-    LineCollector,
     Upstream,
-    _stop,
     start_upstream,
 )
 
@@ -429,36 +423,17 @@ def run_case(case: Case, port: int, upstream: Upstream) -> Outcome:
 
 @contextmanager
 def flask_cors_stack(tmp: Path) -> Iterator[Upstream]:
-    request_log = tmp / "flask-cors-requests.jsonl"
-    process = subprocess.Popen(
-        [
-            GUNICORN,
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--log-level",
-            "info",
-            "tests.parity.flask_cors_app:app",
-        ],
-        cwd=REPO,
-        env={**os.environ, "LEGACY_APP_REQUEST_LOG": str(request_log)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    upstream = start_upstream(
+        tmp,
+        workers=2,
+        threads=4,
+        app="tests.parity.flask_cors_app:app",
+        request_log_name="flask-cors-requests.jsonl",
     )
-    logs = LineCollector(process.stderr)
     try:
-        match = logs.wait_for(_GUNICORN_LISTENING)
-        logs.wait_for(r"Booting worker")
-        yield Upstream(process, f"http://127.0.0.1:{match[1]}", request_log, logs)
+        yield upstream
     finally:
-        _stop(process)
+        upstream.stop()
 
 
 @dataclass
