@@ -50,7 +50,11 @@ def _at_most(name: str, measured: float | None, goal: float, unit: str) -> Check
     if measured is None:
         return Check(name, f"<= {goal} {unit}", "-", None, None)
     return Check(
-        name, f"<= {goal} {unit}", f"{_fmt(measured, 1)} {unit}", measured / goal, measured <= goal
+        name,
+        f"<= {goal} {unit}",
+        f"{_fmt(measured, 2 if abs(measured) < 10 else 1)} {unit}",
+        measured / goal,
+        measured <= goal,
     )
 
 
@@ -58,7 +62,11 @@ def _below(name: str, measured: float | None, goal: float, unit: str) -> Check:
     if measured is None:
         return Check(name, f"< {goal} {unit}", "-", None, None)
     return Check(
-        name, f"< {goal} {unit}", f"{_fmt(measured, 1)} {unit}", measured / goal, measured < goal
+        name,
+        f"< {goal} {unit}",
+        f"{_fmt(measured, 2 if abs(measured) < 10 else 1)} {unit}",
+        measured / goal,
+        measured < goal,
     )
 
 

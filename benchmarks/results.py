@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -87,3 +88,17 @@ class RunResults:
     def median(self, scenario: str, target: str, name: str) -> float | None:
         series = self.find(scenario, target)
         return series.median(name) if series else None
+
+
+def load(raw: dict[str, Any]) -> RunResults:
+    """A :class:`RunResults` back from its ``dataclasses.asdict`` JSON form."""
+    return RunResults(
+        settings=raw["settings"],
+        series=[
+            Series(s["scenario"], s["target"], [Sample(**x) for x in s["samples"]], s["note"])
+            for s in raw["series"]
+        ],
+        memory=raw["memory"],
+        policy=[PolicyTiming(**p) for p in raw["policy"]],
+        notes=raw["notes"],
+    )

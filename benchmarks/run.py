@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 
 from benchmarks import policybench, procstat, report, scenarios
+from benchmarks import results as results_module
 from benchmarks.load import wrk_binary
 from benchmarks.results import RunResults
 from benchmarks.scenarios import Services, Settings, log
@@ -64,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="directory for results.md and results.png")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: re-render results.md/png from a raw results JSON",
+    )
     parser.add_argument(
         "--wait-idle",
         type=float,
@@ -208,6 +215,13 @@ def collect(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        rendered = results_module.load(json.loads(args.render.read_text()))
+        if rendered.settings.get("mode") != "smoke":
+            rendered.checks = report.judge(rendered)
+        md, png = report.write(rendered, args.out or HERE)
+        log(f"wrote {md} and {png} from {args.render}")
+        return 0
     mode, settings = settings_for(args)
     out = args.out or (HERE if mode == "full" else HERE / ".runs" / mode)
     signal.signal(signal.SIGTERM, _terminate)
