@@ -365,7 +365,7 @@ def chart(results: RunResults, path: Path) -> None:
         f"mode {s.get('mode', '')}; bars: median, whiskers: min-max",
         fontsize=11,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.975))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
