@@ -98,6 +98,8 @@ class Service:
         )
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._reload_tasks: set[asyncio.Future[bool]] = set()
         self._edge_runner: web.ServerRunner | None = None
         self._admin_runner: web.AppRunner | None = None
         self.edge_address: tuple[str, int] | None = None
@@ -116,21 +118,42 @@ class Service:
     # --- reload ---------------------------------------------------------------
 
     def reload(self, reason: str = "SIGHUP") -> bool:
-        """Re-read the policy file; swap it in if valid, else keep the old one.
-
-        Runs on the event loop (signal handlers and the watcher both call it there),
-        so the swap is atomic with respect to request handling.
-        """
-        old = self.holder.current
+        """Re-read the policy file; swap it in if valid, else keep the old one."""
         try:
             policies = self.load()
-        except PolicyError as error:
+        except Exception as error:
+            self._load_failed(reason, error)
+            return False
+        return self._apply(policies, reason)
+
+    def schedule_reload(self, reason: str) -> None:
+        """From a signal handler: reload in the background, one reload at a time."""
+        task = asyncio.ensure_future(self.reload_in_background(reason))
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
+
+    async def reload_in_background(self, reason: str) -> bool:
+        """Read and compile the file on a worker thread (a big policy takes a while),
+        then swap it in on the event loop, atomically with respect to requests."""
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            try:
+                policies = await loop.run_in_executor(None, self.load)
+            except Exception as error:
+                self._load_failed(reason, error)
+                return False
+            return self._apply(policies, reason)
+
+    def _load_failed(self, reason: str, error: Exception) -> None:
+        if isinstance(error, PolicyError):
             self._reload_refused(reason, str(error))
-            return False
-        except Exception as error:  # a bug in the loader must not take the edge down
-            log.exception("reload (%s) failed unexpectedly", reason)
-            self._reload_refused(reason, f"{self.options.config}: {error!r}")
-            return False
+            return
+        # A bug in the loader must not take the edge down.
+        log.error("reload (%s) failed unexpectedly", reason, exc_info=error)
+        self._reload_refused(reason, f"{self.options.config}: {error!r}")
+
+    def _apply(self, policies: PolicySet, reason: str) -> bool:
+        old = self.holder.current
         for warning in policies.warnings:
             log.warning("%s", warning)
         if policies.upstream != old.upstream:
@@ -219,7 +242,7 @@ class Service:
                 continue
             last = digest
             if digest != self.holder.current.sha256:
-                self.reload("file changed")
+                await self.reload_in_background("file changed")
 
     # --- start and stop -------------------------------------------------------
 
@@ -341,7 +364,7 @@ class Service:
     async def run(self) -> None:
         # Handlers first: a signal that arrives while the listeners start is kept.
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
+        loop.add_signal_handler(signal.SIGHUP, self.schedule_reload, "SIGHUP")
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         try:
