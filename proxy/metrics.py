@@ -11,9 +11,12 @@ Exposed on the admin listener's ``/metrics`` (never on the public port).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from .accesslog import CLIENT_ERRORS  # the client's doing, not the upstream's
 from .policy import PolicySet
@@ -56,38 +59,81 @@ LATENCY_BUCKETS = (
 )
 
 
+class _Histogram:
+    """Bucket counts kept as plain integers; read only when /metrics is scraped."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le is inclusive
+        self.total += seconds
+
+    def family_buckets(self) -> list[tuple[str, float]]:
+        running = 0
+        buckets: list[tuple[str, float]] = []
+        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), self.counts, strict=True):
+            running += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return buckets
+
+
+class _RequestCollector(Collector):
+    """Per-request metrics, counted in plain dicts on the event loop (no locks, no
+    label look-ups per request) and turned into metric families at scrape time;
+    scrapes run on the same loop, so they see consistent numbers."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.duration = _Histogram()
+        self.upstream_latency: dict[str, _Histogram] = {}
+        self.upstream_errors: dict[str, int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "cors_edge_requests",
+            "Requests handled, by route, CORS decision and response status.",
+            labels=("route", "decision", "status"),
+        )
+        for labels, count in self.requests.items():
+            requests.add_metric(labels, count)
+        yield requests
+        duration = HistogramMetricFamily(
+            "cors_edge_request_duration_seconds",
+            "Time from request head to the end of cors-edge's response.",
+        )
+        duration.add_metric((), self.duration.family_buckets(), self.duration.total)
+        yield duration
+        latency = HistogramMetricFamily(
+            "cors_edge_upstream_latency_seconds",
+            "Time from sending a request upstream to its response headers, by route.",
+            labels=("route",),
+        )
+        for route, histogram in self.upstream_latency.items():
+            latency.add_metric((route,), histogram.family_buckets(), histogram.total)
+        yield latency
+        errors = CounterMetricFamily(
+            "cors_edge_upstream_errors",
+            "Requests the upstream failed: connect (refused/unreachable), timeout, "
+            "disconnected, payload, aborted:<kind> (broken mid-response).",
+            labels=("kind",),
+        )
+        for kind, count in self.upstream_errors.items():
+            errors.add_metric((kind,), count)
+        yield errors
+
+
 class Metrics:
     """cors-edge's metrics; call the instance with a RequestRecord (an observer)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "cors_edge_requests",
-            "Requests handled, by route, CORS decision and response status.",
-            ("route", "decision", "status"),
-            registry=r,
-        )
-        self.request_duration = Histogram(
-            "cors_edge_request_duration_seconds",
-            "Time from request head to the end of cors-edge's response.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.upstream_latency = Histogram(
-            "cors_edge_upstream_latency_seconds",
-            "Time from sending a request upstream to its response headers, by route.",
-            ("route",),
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.upstream_errors = Counter(
-            "cors_edge_upstream_errors",
-            "Requests the upstream failed: connect (refused/unreachable), timeout, "
-            "disconnected, payload, aborted:<kind> (broken mid-response).",
-            ("kind",),
-            registry=r,
-        )
+        self._per_request = _RequestCollector()
+        r.register(self._per_request)
         self.reloads = Counter(
             "cors_edge_policy_reloads",
             "Policy reloads (SIGHUP or --watch), by result: ok, unchanged, error.",
@@ -111,36 +157,23 @@ class Metrics:
             "cors_edge_ready", "1 while /readyz may answer ready, 0 while draining.", registry=r
         )
         self._reload_children = {result: self.reloads.labels(result) for result in RELOAD_RESULTS}
-        self._request_children: dict[tuple[str | None, str, int], Counter] = {}
-        self._latency_children: dict[str | None, Histogram] = {}
-        self._error_children: dict[str, Counter] = {}
 
     # --- per request ----------------------------------------------------------
 
     def __call__(self, record: RequestRecord) -> None:
-        route = record.route
-        key = (route, record.decision, record.status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self.requests.labels(
-                route or NO_ROUTE_LABEL, record.decision or "error", str(record.status)
-            )
-            self._request_children[key] = child
-        child.inc()
-        self.request_duration.observe(record.total_ms / 1000.0)
+        counts = self._per_request
+        route = record.route or NO_ROUTE_LABEL
+        key = (route, record.decision or "error", str(record.status))
+        counts.requests[key] = counts.requests.get(key, 0) + 1
+        counts.duration.observe(record.total_ms / 1000.0)
         if record.upstream_ms is not None:
-            latency = self._latency_children.get(route)
+            latency = counts.upstream_latency.get(route)
             if latency is None:
-                latency = self.upstream_latency.labels(route or NO_ROUTE_LABEL)
-                self._latency_children[route] = latency
+                latency = counts.upstream_latency[route] = _Histogram()
             latency.observe(record.upstream_ms / 1000.0)
         error = record.error
         if error is not None and error not in CLIENT_ERRORS:
-            counter = self._error_children.get(error)
-            if counter is None:
-                counter = self.upstream_errors.labels(error)
-                self._error_children[error] = counter
-            counter.inc()
+            counts.upstream_errors[error] = counts.upstream_errors.get(error, 0) + 1
 
     # --- lifecycle ------------------------------------------------------------
 

@@ -195,5 +195,5 @@ def test_metrics_observer_in_process() -> None:
     assert get("cors_edge_upstream_errors_total", {"kind": "body_too_large"}) is None
     assert get("cors_edge_upstream_errors_total", {"kind": "aborted:disconnected"}) == 1
     assert get("cors_edge_request_duration_seconds_count") == 6
-    # Label children are bound once per combination.
-    assert len(metrics._request_children) == 3
+    # One counter per label combination.
+    assert len(metrics._per_request.requests) == 3
