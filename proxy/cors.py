@@ -209,3 +209,59 @@ def _header_names(value: str | None) -> tuple[str, ...] | None:
         if name not in names:
             names.append(name)
     return tuple(names)
+
+
+class VerdictCache:
+    """Remembers the verdicts of one policy set.
+
+    A verdict depends only on the policy set and the request facts below, and a site
+    sees few distinct combinations of them, so the engine runs once per combination.
+    The memory is bounded: when full it starts over (hostile variety costs a re-decide,
+    never unbounded growth).
+    """
+
+    __slots__ = ("_verdicts", "policies", "size")
+
+    def __init__(self, policies: PolicySet, size: int = 4096) -> None:
+        self.policies = policies
+        self.size = size
+        self._verdicts: dict[tuple[object, ...], Verdict] = {}
+
+    def decide(
+        self,
+        method: str,
+        raw_path: str,
+        origin_values: Sequence[str],
+        request_method: str | None,
+        request_headers: str | None,
+        request_private_network: str | None,
+        scheme: str,
+        host: str | None,
+    ) -> Verdict:
+        key = (
+            method,
+            raw_path,
+            *origin_values,
+            len(origin_values),
+            request_method,
+            request_headers,
+            request_private_network,
+            scheme,
+            host,
+        )
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = decide(
+                self.policies,
+                method,
+                raw_path,
+                origin_values,
+                request_method=request_method,
+                request_headers=request_headers,
+                request_private_network=request_private_network,
+                self_origin=parse_origin(f"{scheme}://{host}") if host else None,
+            )
+            if len(self._verdicts) >= self.size:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict

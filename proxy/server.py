@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .cors import Decision, Verdict, decide
+from .cors import Decision, Verdict, VerdictCache
 from .edge_answers import SERVER, edge_answer
 from .forward import (
     BodyTooLarge,
@@ -27,7 +27,6 @@ from .forward import (
     response_headers,
     upstream_request_headers,
 )
-from .origins import parse_origin
 from .policy import PolicySet
 from .protocol import EdgeHTTPServer
 from .websocket import is_websocket_upgrade, relay_websocket
@@ -86,6 +85,7 @@ class EdgeServer:
         self.upstream = upstream
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
+        self._verdicts = VerdictCache(holder.current)
 
     def make_server(self, **kwargs: Any) -> web.Server:
         limits = self.holder.current.limits
@@ -127,15 +127,18 @@ class EdgeServer:
             host = headers.get("Host")
             raw_target = request.raw_path
             raw_path = raw_target.split("?", 1)[0]
-            verdict = decide(
-                policies,
+            verdicts = self._verdicts
+            if verdicts.policies is not policies:
+                verdicts = self._verdicts = VerdictCache(policies)
+            verdict = verdicts.decide(
                 request.method,
                 raw_path,
                 headers.getall("Origin", ()),
-                request_method=headers.get("Access-Control-Request-Method"),
-                request_headers=headers.get("Access-Control-Request-Headers"),
-                request_private_network=headers.get("Access-Control-Request-Private-Network"),
-                self_origin=parse_origin(f"{scheme}://{host}") if host else None,
+                headers.get("Access-Control-Request-Method"),
+                headers.get("Access-Control-Request-Headers"),
+                headers.get("Access-Control-Request-Private-Network"),
+                scheme,
+                host,
             )
             record.decision = verdict.decision.value
             record.route = verdict.route.name if verdict.route else None

@@ -218,3 +218,33 @@ def test_policy_is_chosen_on_the_path_flask_routes() -> None:
     assert actual("GET", "//public///x", "https://x.test").route is not None
     verdict = actual("GET", "/%70ublic/x", "https://x.test")
     assert verdict.route is not None and verdict.route.rule.source == "/public/**"
+
+
+def test_verdict_cache_agrees_with_the_engine_and_stays_bounded() -> None:
+    from proxy.cors import VerdictCache
+
+    cache = VerdictCache(POLICY, size=8)
+    cases = [
+        ("GET", "/api/items", ["https://a.example.com"], None, "edge.test"),
+        ("GET", "/api/items", ["https://a.example.com", "https://a.example.com"], None, "e"),
+        ("OPTIONS", "/api/items", ["http://localhost:3000"], "PUT", "edge.test"),
+        ("OPTIONS", "/api/items", ["http://localhost:3000"], "PATCH", "edge.test"),
+        ("POST", "/api/items", ["http://edge.test"], None, "edge.test"),
+        ("POST", "/api/items", ["http://edge.test"], None, "other.test"),
+        ("GET", "/public/%2e%2e/x", [], None, None),
+    ]
+    for _ in range(3):  # misses, then hits
+        for method, path, origins, request_method, host in cases:
+            expected = decide(
+                POLICY,
+                method,
+                path,
+                origins,
+                request_method=request_method,
+                self_origin=f"http://{host}" if host else None,
+            )
+            got = cache.decide(method, path, origins, request_method, None, None, "http", host)
+            assert got == expected
+    for index in range(100):
+        cache.decide("GET", f"/api/{index}", [], None, None, None, "http", "h")
+    assert len(cache._verdicts) <= 8
