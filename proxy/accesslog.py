@@ -29,7 +29,7 @@ log = logging.getLogger("cors_edge")
 
 ERROR_LOG_INTERVAL = 5.0
 # record.error values that are the client's doing: logged at INFO, not ERROR.
-CLIENT_ERRORS = frozenset({"body_too_large", "client_body_timeout"})
+CLIENT_ERRORS = frozenset({"body_too_large", "client_body_timeout", "client_body_incomplete"})
 
 
 _second: list[object] = [-1, ""]  # the last whole second formatted, and its text

@@ -186,6 +186,17 @@ async def limited_body(
         yield chunk
 
 
+async def read_small_body(
+    content: aiohttp.StreamReader, length: int, timeout: float | None
+) -> bytes:
+    """Read a small body of known ``length`` whole, within ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await content.readexactly(length)
+    except TimeoutError:
+        raise ClientBodyTimeout from None
+
+
 class Upstream:
     """The pooled client for the configured upstream."""
 

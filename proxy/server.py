@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from .forward import (
     is_trusted,
     limited_body,
     merge_vary,
+    read_small_body,
     response_headers,
     upstream_request_headers,
 )
@@ -190,17 +191,33 @@ class EdgeServer:
         )
         if is_websocket_upgrade(request):
             return await relay_websocket(request, self.upstream, raw_target, out_headers, verdict)
+        body: bytes | AsyncIterator[bytes] | None = None
+        if has_body:
+            length = request.content_length
+            if length is not None and length <= SMALL_BODY:
+                # A small body is read whole and goes upstream in one write with the head.
+                try:
+                    body = await read_small_body(
+                        request.content, length, policies.timeouts.client_body
+                    )
+                except ClientBodyTimeout as error:
+                    return _client_body_answer(verdict, error, record)
+                except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError):
+                    record.error = "client_body_incomplete"
+                    response = _error_answer(verdict, 400, "request body incomplete")
+                    response.force_close()
+                    return response
+            else:
+                body = limited_body(
+                    request.content, limits.max_body_bytes, policies.timeouts.client_body
+                )
         upstream_started = time.perf_counter()
         try:
             upstream_response = await self.upstream.session.request(
                 request.method,
                 self.upstream.url(raw_target),
                 headers=out_headers,
-                data=limited_body(
-                    request.content, limits.max_body_bytes, policies.timeouts.client_body
-                )
-                if has_body
-                else None,
+                data=body,
                 allow_redirects=False,
                 compress=None,
                 chunked=None,

@@ -181,3 +181,48 @@ async def test_unix_socket_upstream(tmp_path: object, edge_factory: EdgeFactory)
         assert answer.headers["Access-Control-Allow-Origin"] == APP
     finally:
         unix_upstream.stop()
+
+
+SLOW_BODY_POLICY = """
+timeouts: {client_body: 0.5}
+routes: [{path: /api/**, origins: [http://localhost:3000]}]
+"""
+
+
+async def test_small_body_read_whole_times_out_with_408(
+    edge_factory: EdgeFactory, upstream: Upstream
+) -> None:
+    edge = edge_factory(SLOW_BODY_POLICY)
+    marker = uuid.uuid4().hex
+    request = (
+        f"POST /api/upload?m={marker} HTTP/1.1\r\nHost: x\r\nOrigin: {APP}\r\n"
+        "Content-Length: 100\r\n\r\n0123456789"
+    ).encode()
+    data = await asyncio.to_thread(_raw_exchange, edge.port, request, read_until=b"}")
+    assert data.startswith(b"HTTP/1.1 408")
+    assert b"Access-Control-Allow-Origin: http://localhost:3000" in data
+    assert not any(marker in str(e["raw_uri"]) for e in upstream.requests())
+
+
+async def test_small_body_cut_short_never_reaches_flask(
+    edge_factory: EdgeFactory, upstream: Upstream
+) -> None:
+    edge = edge_factory(SLOW_BODY_POLICY)
+    marker = uuid.uuid4().hex
+
+    def cut_short() -> bytes:
+        with socket.create_connection(("127.0.0.1", edge.port), timeout=10) as sock:
+            sock.sendall(
+                f"POST /api/upload?m={marker} HTTP/1.1\r\nHost: x\r\n"
+                "Content-Length: 100\r\n\r\n0123456789".encode()
+            )
+            sock.shutdown(socket.SHUT_WR)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            return data
+
+    data = await asyncio.to_thread(cut_short)
+    assert not data.startswith(b"HTTP/1.1 2")
+    assert not any(marker in str(e["raw_uri"]) for e in upstream.requests())
+    assert "Traceback" not in edge.stderr.text()
