@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import dataclasses
 import hashlib
 import logging
@@ -403,11 +405,26 @@ def install_event_loop_policy() -> str:
     return "uvloop"
 
 
+def keep_freed_memory(threshold: int = 8 * 1024 * 1024) -> bool:
+    """Ask glibc to keep up to ``threshold`` bytes of freed heap instead of handing it
+    back to the kernel after every large free: a streamed body allocates and frees a
+    buffer per piece, and the trim-and-grow cycle (brk) cost a third of the proxy's CPU
+    on chunked downloads. Same as MALLOC_TRIM_THRESHOLD_; a no-op off glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold = -1
+    return bool(mallopt(m_trim_threshold, threshold))
+
+
 def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int:
     # SIGHUP's default action ends the process; until run() installs the reload
     # handler (imports, policy load, binding), a SIGHUP is ignored instead.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     loop_name = install_event_loop_policy()
+    keep_freed_memory()
 
     async def main() -> None:
         service = Service(options, observers)

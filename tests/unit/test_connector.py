@@ -56,3 +56,14 @@ async def test_refused_connection_is_a_client_connector_error() -> None:
             assert error.port == port
         else:
             raise AssertionError("expected a refused connection")
+
+
+def test_allocator_tuning_applies_on_glibc() -> None:
+    import platform
+
+    from proxy.lifecycle import keep_freed_memory
+
+    if platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
+    else:
+        assert keep_freed_memory() in (True, False)  # a no-op elsewhere, never an error
