@@ -272,17 +272,31 @@ class Service:
         )
         await self._admin_runner.setup()
         admin_host, admin_port = split_address(policies.admin)
-        await web.TCPSite(self._admin_runner, admin_host, admin_port, reuse_address=True).start()
-        self.admin_address = _bound_address(self._admin_runner)
+        admin_site = web.TCPSite(self._admin_runner, admin_host, admin_port, reuse_address=True)
+        try:
+            await admin_site.start()
+        except OSError as error:
+            # The proxy still serves; without probes an orchestrator will notice.
+            log.error(
+                "admin listener %s unavailable (%s): /healthz, /readyz and /metrics are off; "
+                "free the port or choose another with --admin",
+                policies.admin,
+                error.strerror or error,
+            )
+            await self._admin_runner.cleanup()
+            self._admin_runner = None
+        else:
+            self.admin_address = _bound_address(self._admin_runner)
         self.admin_state.ready = True
         edge_host, edge_port = self.edge_address
-        admin_host, admin_port = self.admin_address
+        admin_text = "unavailable"
+        if self.admin_address is not None:
+            admin_text = f"{self.admin_address[0]}:{self.admin_address[1]}"
         log.info(
-            "listening on %s:%d (admin %s:%d), upstream %s, policy %s generation %d sha256 %s",
+            "listening on %s:%d (admin %s), upstream %s, policy %s generation %d sha256 %s",
             edge_host,
             edge_port,
-            admin_host,
-            admin_port,
+            admin_text,
             policies.upstream,
             policies.source,
             self.holder.generation,

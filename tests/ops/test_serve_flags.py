@@ -66,3 +66,57 @@ def test_admin_never_on_the_public_port(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "never served on the public port" in done.stderr
+
+
+def test_busy_admin_port_leaves_the_proxy_serving(tmp_path: Path) -> None:
+    import re
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.support import REPO, LineCollector, _stop
+
+    config = tmp_path / "p.yaml"
+    config.write_text("routes: [{path: /public/**, origins: '*'}]\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        admin_port = busy.getsockname()[1]
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "proxy",
+                "serve",
+                "--config",
+                str(config),
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                f"127.0.0.1:{admin_port}",
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            stderr = LineCollector(process.stderr)
+            stderr.wait_for(f"admin listener 127.0.0.1:{admin_port} unavailable")
+            port = int(stderr.wait_for(r"listening on \S+?:(\d+) \(admin unavailable\)")[1])
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/public/x",
+                method="OPTIONS",
+                headers={"Origin": "http://a.test", "Access-Control-Request-Method": "GET"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                assert answer.status == 204
+                assert answer.headers["Access-Control-Allow-Origin"] == "*"
+            assert re.search("Traceback", stderr.text()) is None
+        finally:
+            assert _stop(process) == 0
