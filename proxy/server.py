@@ -202,7 +202,8 @@ class EdgeServer:
                     )
                 except ClientBodyTimeout as error:
                     return _client_body_answer(verdict, error, record)
-                except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError):
+                except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError, ConnectionError):
+                    # The client stopped short, or hung up mid-body.
                     record.error = "client_body_incomplete"
                     response = _error_answer(verdict, 400, "request body incomplete")
                     response.force_close()
