@@ -20,7 +20,7 @@ ERROR_FORMAT = re.compile(r"^\S+:\d+ \S+: .+", re.DOTALL)
 
 TOP_KEYS = ["upstream", "listen", "admin", "timeouts", "limits", "trust_forwarded_from"]
 TOP_KEYS += ["defaults", "routes"]
-TIMEOUT_KEYS = ["connect", "read", "client_header", "client_body", "keepalive"]
+TIMEOUT_KEYS = ["connect", "read", "client_header", "client_body", "keepalive", "upstream_idle"]
 LIMIT_KEYS = ["max_body_bytes", "max_header_bytes", "max_headers", "max_upstream_connections"]
 POLICY_KEYS = [
     "origins",
