@@ -156,6 +156,21 @@ class EdgeRequestHandler(RequestHandler):
         self._disarm_head_deadline()
         super().connection_lost(exc)
 
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio allows a bool
+        """A client that half-closes after sending its request (``shutdown(SHUT_WR)``)
+        still gets its answer: keep the transport open for writing, finish what is in
+        progress, then close. (aiohttp's default lets the transport close at once.)"""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and not self._messages:
+            return False  # idle between requests: nothing to answer, close now
+        request = self._current_request
+        if request is not None and not request.content.is_eof():
+            # Its body can never be completed: close, forwarding nothing more.
+            self.force_close()
+            return False
+        self.close()
+        return True
+
     def data_received(self, data: bytes) -> None:
         waiting = self._waiter is not None and not self._waiter.done()
         if data and waiting and not self._upgraded:

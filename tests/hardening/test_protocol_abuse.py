@@ -340,3 +340,19 @@ def test_pipelined_requests_each_get_their_own_policy(hard_edge: HardEdge) -> No
 
 def test_no_tracebacks_on_stderr(hard_edge: HardEdge) -> None:
     assert_no_tracebacks(hard_edge.edge)
+
+
+def test_half_closed_clients_still_get_their_answer(hard_edge: HardEdge) -> None:
+    """A raw client that sends, then shutdown(SHUT_WR)s, then reads to EOF, is answered."""
+    for request, status in [
+        (b"GET /api/items HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\n\r\n", b"200"),
+        (b"GET /api/items HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.test\r\n\r\n", b"403"),
+        (b"GET /api/..%2fadmin HTTP/1.1\r\nHost: x\r\n\r\n", b"400"),
+    ]:
+        with socket.create_connection(("127.0.0.1", hard_edge.port), timeout=10) as sock:
+            sock.sendall(request)
+            sock.shutdown(socket.SHUT_WR)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 " + status), (request, data[:80])
