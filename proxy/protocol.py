@@ -204,7 +204,7 @@ class EdgeRequestHandler(RequestHandler):
             "refused a malformed request from %s with %d: %s",
             request.remote,
             status,
-            (message or type(exc).__name__)[:200],
+            " ".join((message or type(exc).__name__).split())[:200],  # one line per refusal
         )
         if request.writer.output_size > 0:
             raise ConnectionError("a response is already on the wire")
