@@ -300,11 +300,13 @@ class EdgeServer:
             while True:
                 # readchunk() hands over each received piece as is; readany() would
                 # first join everything buffered into a new bytes object (a copy).
-                chunk, end_of_http_chunk = await content.readchunk()
+                chunk, _ = await content.readchunk()
                 if not chunk:
-                    if end_of_http_chunk:
-                        continue
-                    break
+                    # (b"", True) marks a chunk boundary, but aiohttp's shared empty
+                    # payload (HEAD, 204, 304) answers it for ever: only EOF ends this.
+                    if content.at_eof():
+                        break
+                    continue
                 await response.write(chunk)
                 record.bytes_sent += len(chunk)
         except (TimeoutError, aiohttp.ClientError, OSError) as error:

@@ -226,3 +226,16 @@ async def test_small_body_cut_short_never_reaches_flask(
     assert not data.startswith(b"HTTP/1.1 2")
     assert not any(marker in str(e["raw_uri"]) for e in upstream.requests())
     assert "Traceback" not in edge.stderr.text()
+
+
+async def test_repeated_head_requests_through_the_streaming_path(standard_edge: Edge) -> None:
+    """aiohttp's shared empty payload once made the relay loop spin for ever on the
+    second HEAD of a streamed (unsized) response."""
+    for _ in range(3):
+        answer = await fetch(
+            "HEAD", standard_edge.url + "/api/download?mb=1", {"Origin": APP}, timeout=5
+        )
+        assert answer.status == 200 and answer.body == b""
+    # and the edge is still responsive, not spinning
+    answer = await fetch("GET", standard_edge.url + "/api/ping", {"Origin": APP}, timeout=5)
+    assert answer.body == b"pong"
