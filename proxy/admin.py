@@ -27,8 +27,6 @@ class AdminState:
     upstream: Upstream
     ready: bool = False
     draining: bool = False
-    reloads_ok: int = 0
-    reloads_failed: int = 0
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
 

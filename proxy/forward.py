@@ -111,23 +111,17 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def response_headers(
-    raw_headers: Iterable[tuple[bytes, bytes]],
-) -> list[tuple[str, str]]:
+def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
     """Upstream response headers minus hop-by-hop and ``Access-Control-*``."""
-    pairs = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers]
-    dropped = set(HOP_BY_HOP)
-    for name, value in pairs:
-        if name.lower() == "connection":
-            dropped.update(token.strip().lower() for token in value.split(","))
+    dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
     return [
         (name, value)
-        for name, value in pairs
+        for name, value in headers.items()
         if name.lower() not in dropped and not name.lower().startswith("access-control-")
     ]
 
 
-def merge_vary(existing: Iterable[str], add: str) -> str | None:
+def merge_vary(existing: Iterable[str], add: str) -> str:
     """Merge ``add`` (comma list) into Vary values, case-insensitively deduplicated."""
     names: list[str] = []
     seen: set[str] = set()
@@ -139,7 +133,7 @@ def merge_vary(existing: Iterable[str], add: str) -> str | None:
                 names.append(name)
     if "*" in seen:
         return "*"
-    return ", ".join(names) or None
+    return ", ".join(names)
 
 
 class ClientBodyTimeout(Exception):

@@ -119,15 +119,6 @@ class Service:
 
     # --- reload ---------------------------------------------------------------
 
-    def reload(self, reason: str = "SIGHUP") -> bool:
-        """Re-read the policy file; swap it in if valid, else keep the old one."""
-        try:
-            policies = self.load()
-        except Exception as error:
-            self._load_failed(reason, error)
-            return False
-        return self._apply(policies, reason)
-
     def schedule_reload(self, reason: str) -> None:
         """From a signal handler: reload in the background, one reload at a time."""
         task = asyncio.ensure_future(self.reload_in_background(reason))
@@ -176,7 +167,6 @@ class Service:
                 reason,
             )
         if policies.sha256 == old.sha256:
-            self.admin_state.reloads_ok += 1
             self.metrics.reload_result("unchanged")
             log.info(
                 "reload (%s): unchanged, keeping generation %d sha256 %s",
@@ -186,7 +176,6 @@ class Service:
             )
             return True
         generation = self.holder.swap(policies)
-        self.admin_state.reloads_ok += 1
         self.metrics.reload_result("ok")
         self.metrics.policy_loaded(policies, generation)
         log.info(
@@ -201,7 +190,6 @@ class Service:
         return True
 
     def _reload_refused(self, reason: str, message: str) -> None:
-        self.admin_state.reloads_failed += 1
         self.metrics.reload_result("error")
         log.error(
             "reload (%s) refused, keeping generation %d sha256 %s: %s",

@@ -98,8 +98,6 @@ class RoutePolicy:
     methods_set: frozenset[str] = field(init=False)
     actual_headers: tuple[tuple[str, str], ...] = field(init=False)
     preflight_headers: tuple[tuple[str, str], ...] = field(init=False)
-    allow_methods_value: str = field(init=False)
-    allow_headers_value: str = field(init=False)
 
     def __post_init__(self) -> None:
         kind = "regex" if self.rule.is_regex else "path"
@@ -113,13 +111,11 @@ class RoutePolicy:
         if self.expose_headers:
             actual.append(("Access-Control-Expose-Headers", ", ".join(self.expose_headers)))
         setter(self, "actual_headers", tuple(actual))
-        setter(self, "allow_methods_value", ", ".join(self.methods or ()))
-        setter(self, "allow_headers_value", ", ".join(self.allow_headers_listed))
         preflight: list[tuple[str, str]] = []
         if self.methods is not None:
-            preflight.append(("Access-Control-Allow-Methods", self.allow_methods_value))
+            preflight.append(("Access-Control-Allow-Methods", ", ".join(self.methods)))
         if self.allow_headers is not None and self.allow_headers_listed:
-            preflight.append(("Access-Control-Allow-Headers", self.allow_headers_value))
+            preflight.append(("Access-Control-Allow-Headers", ", ".join(self.allow_headers_listed)))
         if self.max_age is not None:
             preflight.append(("Access-Control-Max-Age", str(self.max_age)))
         if self.supports_credentials:

@@ -255,17 +255,15 @@ class EdgeServer:
     ) -> web.StreamResponse:
         out: CIMultiDict[str] = CIMultiDict()
         vary_values: list[str] = []
-        for name, value in response_headers(upstream_response.raw_headers):
+        for name, value in response_headers(upstream_response.headers):
             if name.lower() == "vary":
                 vary_values.append(value)
             else:
                 out.add(name, value)
         if verdict.decision in _STAMPED:
             out.extend(verdict.headers)
-        if verdict.vary is not None:
-            vary_values.append(verdict.vary)
-        if vary_values:
-            merged = merge_vary(vary_values[:-1], vary_values[-1])
+        if vary_values or verdict.vary:
+            merged = merge_vary(vary_values, verdict.vary or "")
             if merged:
                 out["Vary"] = merged
         length = upstream_response.content_length
