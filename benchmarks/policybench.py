@@ -88,7 +88,7 @@ def _time_decisions(
 
 def measure(routes: int, origins: int, budget_s: float) -> PolicyTiming:
     from proxy.cors import decide
-    from proxy.policy import load_policy_text
+    from proxy.loader import load_policy_text
 
     text = policy_text(routes, origins)
     started = time.perf_counter()

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from . import __version__
 from .cors import Decision, Verdict, decide
+from .loader import PolicyError, load_policy_file
 from .origins import parse_origin
-from .policy import PolicyError, PolicySet, load_policy_file
+from .policy import Config
 
 DEFAULT_CONFIG = "config/policies.yaml"
 SAFELISTED_CONTENT_TYPES = frozenset(
@@ -159,7 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(options, observers)
 
 
-def _load(path: str) -> PolicySet | None:
+def _load(path: str) -> Config | None:
     try:
         return load_policy_file(path)
     except PolicyError as error:
@@ -240,7 +241,7 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_verdict(verdict: Verdict, policies: PolicySet) -> None:
+def _print_verdict(verdict: Verdict, policies: Config) -> None:
     route = verdict.route
     if route is not None:
         print(f"  route:    {route.name} ({policies.source}:{route.line})")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .origins import parse_origin
-from .policy import PREFLIGHT_VARY, TOKEN_RE, PolicySet, RoutePolicy
+from .policy import PREFLIGHT_VARY, TOKEN_RE, Config, RoutePolicy
 from .routes import BadPath, routing_path
 
 Headers = tuple[tuple[str, str], ...]
@@ -60,7 +60,7 @@ _NO_HEADERS: Headers = ()
 
 
 def decide(
-    policies: PolicySet,
+    policies: Config,
     method: str,
     raw_path: str,
     origin_values: Sequence[str],
@@ -222,7 +222,7 @@ class VerdictCache:
 
     __slots__ = ("_verdicts", "policies", "size")
 
-    def __init__(self, policies: PolicySet, size: int = 4096) -> None:
+    def __init__(self, policies: Config, size: int = 4096) -> None:
         self.policies = policies
         self.size = size
         self._verdicts: dict[tuple[object, ...], Verdict] = {}

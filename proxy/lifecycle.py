@@ -2,7 +2,7 @@
 
 Reload
     The policy file is re-read and compiled off to the side; only a fully valid
-    :class:`~proxy.policy.PolicySet` is swapped into the :class:`PolicyHolder` (one
+    :class:`~proxy.policy.Config` is swapped into the :class:`PolicyHolder` (one
     attribute assignment on the event loop, so atomic). A request reads
     ``holder.current`` once when it starts and finishes under that policy. A refused
     file is logged with its ``file:line key`` and the old policy keeps serving.
@@ -37,8 +37,9 @@ from aiohttp import web
 from .accesslog import UpstreamErrorLog
 from .admin import AdminState, make_admin_app
 from .forward import Upstream
+from .loader import PolicyError, load_policy_file
 from .metrics import Metrics
-from .policy import PolicyError, PolicySet, load_policy_file
+from .policy import Config
 from .server import EdgeServer, Observer, PolicyHolder
 
 log = logging.getLogger("cors_edge")
@@ -69,7 +70,7 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of the file's bytes (the same digest PolicySet.sha256 holds)."""
+    """sha256 of the file's bytes (the same digest Config.sha256 holds)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -107,7 +108,7 @@ class Service:
         self.edge_address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
 
-    def load(self) -> PolicySet:
+    def load(self) -> Config:
         policies = load_policy_file(self.options.config)
         options = self.options
         return dataclasses.replace(
@@ -145,7 +146,7 @@ class Service:
         log.error("reload (%s) failed unexpectedly", reason, exc_info=error)
         self._reload_refused(reason, f"{self.options.config}: {error!r}")
 
-    def _apply(self, policies: PolicySet, reason: str) -> bool:
+    def _apply(self, policies: Config, reason: str) -> bool:
         old = self.holder.current
         for warning in policies.warnings:
             log.warning("%s", warning)

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 from .accesslog import CLIENT_ERRORS  # the client's doing, not the upstream's
-from .policy import PolicySet
+from .policy import Config
 from .server import RequestRecord
 
 NO_ROUTE_LABEL = "none"
@@ -177,7 +177,7 @@ class Metrics:
 
     # --- lifecycle ------------------------------------------------------------
 
-    def policy_loaded(self, policies: PolicySet, generation: int) -> None:
+    def policy_loaded(self, policies: Config, generation: int) -> None:
         self.generation.set(generation)
         self.policy.info(
             {"source": policies.source, "sha256": policies.sha256, "generation": str(generation)}

@@ -30,7 +30,7 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
 from .cors import Decision, decide
 from .origins import parse_origin
-from .policy import PolicySet
+from .policy import Config
 
 log = logging.getLogger("cors_edge")
 
@@ -55,7 +55,7 @@ def refusal_status(exc: BaseException | None, head: bytes, max_line_size: int) -
     return 400
 
 
-def refusal_cors_headers(policies: PolicySet, head: bytes) -> list[tuple[str, str]]:
+def refusal_cors_headers(policies: Config, head: bytes) -> list[tuple[str, str]]:
     """The CORS headers the route grants a request, read from its raw (refused) head.
 
     Only a well-formed request line with an origin-form target counts, and only the
@@ -110,7 +110,7 @@ class EdgeRequestHandler(RequestHandler):
         self,
         manager: web.Server,
         *,
-        policies: Callable[[], PolicySet],
+        policies: Callable[[], Config],
         client_header_timeout: float,
         **kwargs: Any,
     ) -> None:
@@ -257,7 +257,7 @@ class EdgeHTTPServer(web.Server):
         self,
         handler: Handler,
         *,
-        policies: Callable[[], PolicySet],
+        policies: Callable[[], Config],
         client_header_timeout: float,
         **kwargs: Any,
     ) -> None:

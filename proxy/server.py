@@ -28,7 +28,7 @@ from .forward import (
     response_headers,
     upstream_request_headers,
 )
-from .policy import PolicySet
+from .policy import Config
 from .protocol import EdgeHTTPServer
 from .websocket import is_websocket_upgrade, relay_websocket
 
@@ -63,11 +63,11 @@ Observer = Callable[[RequestRecord], None]
 class PolicyHolder:
     """The current policy set, swapped atomically; each request reads it once."""
 
-    def __init__(self, policies: PolicySet) -> None:
+    def __init__(self, policies: Config) -> None:
         self.current = policies
         self.generation = 1
 
-    def swap(self, policies: PolicySet) -> int:
+    def swap(self, policies: Config) -> int:
         self.current = policies
         self.generation += 1
         return self.generation
@@ -167,7 +167,7 @@ class EdgeServer:
     async def _forward(
         self,
         request: web.BaseRequest,
-        policies: PolicySet,
+        policies: Config,
         verdict: Verdict,
         raw_target: str,
         peer: str | None,

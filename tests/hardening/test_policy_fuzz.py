@@ -1,6 +1,6 @@
 """Fuzzing the policy loader: random YAML built from the schema's keys plus junk.
 
-Whatever the document, ``load_policy_text`` ends in a valid :class:`PolicySet` or a
+Whatever the document, ``load_policy_text`` ends in a valid :class:`Config` or a
 :class:`PolicyError` whose text is ``file:line key: message`` — never another
 exception.
 """
@@ -14,17 +14,18 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy import policy
-from proxy.policy import PolicyError, PolicySet, load_policy_text
+from proxy import loader
+from proxy.loader import PolicyError, load_policy_text
+from proxy.policy import Config
 
 ERROR_FORMAT = re.compile(r"^\S+:\d+ \S+: .+", re.DOTALL)
 
 # The schema's own key sets, so a key added to the loader is fuzzed too.
-TOP_KEYS = sorted(policy._TOP_KEYS)
-TIMEOUT_KEYS = sorted(policy._TIMEOUT_KEYS)
-LIMIT_KEYS = sorted(policy._LIMIT_KEYS)
-POLICY_KEYS = sorted(policy._POLICY_KEYS)
-ROUTE_KEYS = sorted(policy._ROUTE_KEYS)
+TOP_KEYS = sorted(loader._TOP_KEYS)
+TIMEOUT_KEYS = sorted(loader._TIMEOUT_KEYS)
+LIMIT_KEYS = sorted(loader._LIMIT_KEYS)
+POLICY_KEYS = sorted(loader._POLICY_KEYS)
+ROUTE_KEYS = sorted(loader._ROUTE_KEYS)
 JUNK_KEYS = ["", "x", "Origins", "path ", "a b", "ünï", "1", "null", "<<", "*", "- x", "k:v"]
 
 scalars = st.one_of(
@@ -131,7 +132,7 @@ def _check(text: str) -> None:
         assert ERROR_FORMAT.match(str(error)), repr(str(error))
         assert error.line >= 0
         return
-    assert isinstance(result, PolicySet)
+    assert isinstance(result, Config)
     assert result.source == "fuzz.yaml"
 
 

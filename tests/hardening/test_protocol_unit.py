@@ -12,7 +12,7 @@ from aiohttp import web_protocol
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
-from proxy.policy import load_policy_text
+from proxy.loader import load_policy_text
 from proxy.protocol import EdgeRequestHandler, refusal_cors_headers, refusal_status
 
 from .conftest import HARDENING_POLICY

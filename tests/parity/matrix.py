@@ -25,7 +25,7 @@ from pathlib import Path
 from flask import Flask
 from flask_cors import CORS
 
-from proxy.policy import PolicyError, load_policy_text
+from proxy.loader import PolicyError, load_policy_text
 from tests.parity.resources import RESOURCES
 from tests.support import (
     REPO,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from proxy.cors import Decision, Verdict, decide
-from proxy.policy import PREFLIGHT_VARY, PolicySet, load_policy_text
+from proxy.loader import load_policy_text
+from proxy.policy import PREFLIGHT_VARY, Config
 
 POLICY = load_policy_text(
     r"""
@@ -40,7 +41,7 @@ def preflight(
     origin: str | list[str],
     method: str,
     headers: str | None = None,
-    policies: PolicySet = POLICY,
+    policies: Config = POLICY,
     private_network: str | None = None,
 ) -> Verdict:
     origins = [origin] if isinstance(origin, str) else origin

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from proxy.cors import decide
 from proxy.edge_answers import RawAnswer, edge_answer
-from proxy.policy import load_policy_text
+from proxy.loader import load_policy_text
 
 POLICY = load_policy_text(
     "routes:\n  - path: /api/**\n    origins: [http://localhost:3000]\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.policy import PolicyError, load_policy_file, load_policy_text
+from proxy.loader import PolicyError, load_policy_file, load_policy_text
 
 REPO = Path(__file__).resolve().parents[2]
 
