@@ -5,6 +5,10 @@ fixed header lines. Building it with :class:`aiohttp.web.Response` (a header
 multidict, a prepare pass, serialisation) costs more than deciding it, so for
 HTTP/1.1 the answer is assembled as one bytes object and written in one call.
 
+Like aiohttp's own responses, an answer waits for the client's socket to drain
+before the next request is taken (flow control: memory stays bounded however many
+requests a client pipelines without reading).
+
 aiohttp's connection handler only asks a handler's result for ``prepare()``,
 ``write_eof()``, ``keep_alive`` (and ``status`` for logging, which is off here);
 :class:`RawAnswer` provides exactly that. ``tests/unit/test_edge_answers.py`` holds
@@ -65,6 +69,11 @@ class RawAnswer:
         if transport is None or transport.is_closing():
             raise ConnectionResetError("the client went away before its answer")
         transport.write(self._data)
+        # A client that pipelines without reading must not make the edge hold its
+        # answers: wait until the transport drains below its high-water mark. The
+        # next request is not taken meanwhile, so aiohttp's queue of pipelined
+        # requests fills and it stops reading from the socket (flow control).
+        await request.writer.drain()
 
     async def write_eof(self, data: bytes = b"") -> None:
         return None
