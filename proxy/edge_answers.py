@@ -94,6 +94,10 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
         lines.append(
             f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
         )
+        if request.method == "HEAD":
+            # The head a GET would get, never a body (RFC 9112 §6.3): a keep-alive
+            # client would read it as the next response.
+            body = b""
     if not keep_alive:
         lines.append("Connection: close\r\n")
     head = "".join(lines).encode("latin-1")

@@ -216,9 +216,15 @@ class EdgeRequestHandler(RequestHandler):
                 headers = refusal_cors_headers(self._policies(), head)
             except Exception:  # a refusal must never fail: answer without CORS headers
                 log.exception("could not work out the CORS headers of a refused request")
+        body = json.dumps({"error": _MESSAGES.get(status, "refused"), "status": status}).encode()
         headers.append(("Content-Type", "application/json"))
-        body = json.dumps({"error": _MESSAGES.get(status, "refused"), "status": status})
-        response = web.Response(status=status, text=body, headers=headers)
+        if head.startswith(b"HEAD "):
+            # No body on an answer to HEAD (RFC 9112 §6.3); aiohttp cannot tell, as
+            # the request it hands over for a refused head is a placeholder.
+            headers.append(("Content-Length", str(len(body))))
+            response = web.Response(status=status, headers=headers)
+        else:
+            response = web.Response(status=status, body=body, headers=headers)
         response.force_close()
         return response
 
