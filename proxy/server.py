@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
 from .cors import Decision, Verdict, VerdictCache
@@ -287,11 +287,20 @@ class EdgeServer:
                 headers=out,
                 body=body,
             )
+        # Of unknown length, the body goes chunked to HTTP/1.1 clients and
+        # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
+        # choice when no Content-Length is set; the close must then really come,
+        # whatever keep-alive the HTTP/1.0 client asked for.
         response = web.StreamResponse(
             status=upstream_response.status, reason=upstream_response.reason, headers=out
         )
-        if "Content-Length" not in out and upstream_response.status not in (204, 304):
-            response.enable_chunked_encoding()
+        if (
+            request.version < HttpVersion11
+            and "Content-Length" not in out
+            and request.method != "HEAD"
+            and upstream_response.status not in (204, 304)
+        ):
+            response.force_close()
         await response.prepare(request)
         content = upstream_response.content
         try:
