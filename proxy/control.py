@@ -137,8 +137,8 @@ class WorkerChannel:
                 self._writer.write(_encode({"id": message.get("id"), **reply}))
         except (ConnectionError, ValueError) as error:
             log.debug("control channel ended: %r", error)
-        finally:
-            on_lost()
+        # Not on cancellation: that is the worker stopping on its own.
+        on_lost()
 
     async def _answer(self, message: Message) -> Message:
         op = message.get("op")

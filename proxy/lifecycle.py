@@ -29,6 +29,7 @@ import hashlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -422,7 +423,11 @@ def keep_freed_memory(threshold: int = 8 * 1024 * 1024) -> bool:
     return bool(mallopt(m_trim_threshold, threshold))
 
 
-def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int:
+def serve(
+    options: ServeOptions,
+    observers: list[Observer] | None = None,
+    make_service: Callable[[ServeOptions, list[Observer] | None], Service] = Service,
+) -> int:
     # SIGHUP's default action ends the process; until run() installs the reload
     # handler (imports, policy load, binding), a SIGHUP is ignored instead.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -430,7 +435,7 @@ def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int
     keep_freed_memory()
 
     async def main() -> None:
-        service = Service(options, observers)
+        service = make_service(options, observers)
         await service.run()
 
     try:

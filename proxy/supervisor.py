@@ -1,9 +1,13 @@
 """``serve --workers N``: one parent supervising N worker processes on one listener.
 
-The parent binds the public listener once and every worker inherits that socket: the
-kernel's single accept queue survives a worker's death (connections it had not yet
-accepted are taken by the others), where SO_REUSEPORT would reset the connections
-queued on the dead worker's socket. The parent serves nothing itself; it
+Every worker listens on the public address with SO_REUSEPORT, and the kernel spreads
+new connections over the workers by a hash of the connection. One socket inherited by
+every worker was measured first: its single accept queue is drained by whichever worker
+wakes first, and one worker took all 8 of 8 concurrent connections (and all 32 of a
+benchmark's), leaving the other idle. The cost of SO_REUSEPORT: connections queued on a
+worker that crashes, not yet accepted, are reset. The parent keeps the port reserved
+(bound, never listening, so the kernel hands it no connection) for the workers it
+restarts, and to learn the port when it is 0. The parent serves nothing itself; it
 
 - validates the policy file before any worker sees it, then hands every worker the
   same snapshot of it (two-phase, see :mod:`proxy.control`): all workers move to the
@@ -29,7 +33,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +42,8 @@ from aiohttp import web
 from .control import ChannelClosed, Message, ParentChannel
 from .fleet_admin import make_fleet_admin_app
 from .forward import Upstream
-from .loader import PolicyError
+from .lifecycle import ServeOptions
+from .loader import PolicyError, load_policy_text
 from .policy import Config
 
 log = logging.getLogger("cors_edge")
@@ -68,6 +73,7 @@ class FleetOptions:
 
     workers: int
     config: Config  # validated, with the command line's overrides applied
+    config_text: bytes  # the bytes it was compiled from: generation 1's snapshot
     config_path: Path
     grace: float
     drain_delay: float
@@ -98,8 +104,9 @@ class Supervisor:
         self._state_dir = Path(tempfile.mkdtemp(prefix="cors-edge-"))
         self.metrics_dir = self._state_dir / "metrics"
         self.metrics_dir.mkdir()
-        self.current = self._snapshot(1, self.options.config)
+        self.current = self._snapshot(1, self.options.config, self.options.config_text)
         self._listener: socket.socket | None = None
+        self.address: tuple[str, int] = ("", 0)
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -107,24 +114,25 @@ class Supervisor:
 
     # --- generations --------------------------------------------------------
 
-    def _snapshot(self, number: int, config: Config, text: bytes | None = None) -> Generation:
+    def _snapshot(self, number: int, config: Config, text: bytes) -> Generation:
         path = self._state_dir / f"generation-{number}.yaml"
-        if text is None:
-            text = self.options.config_path.read_bytes()
         path.write_bytes(text)
         return Generation(number, config, path)
 
     # --- workers --------------------------------------------------------------
 
     def bind(self) -> tuple[str, int]:
+        """Reserve the public port (resolving port 0) without listening on it."""
         host, _, port = self.options.config.listen.rpartition(":")
-        family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-        self._listener = socket.create_server(
-            (host.strip("[]") or "0.0.0.0", int(port)), family=family, backlog=1024
-        )
-        self._listener.set_inheritable(True)
+        host = host.strip("[]") or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self._listener.bind((host, int(port)))
         bound = self._listener.getsockname()
-        return str(bound[0]), int(bound[1])
+        self.address = (host, int(bound[1]))
+        return self.address
 
     async def _spawn(self, worker: Worker) -> None:
         assert self._listener is not None
@@ -139,13 +147,13 @@ class Supervisor:
             "--config",
             str(self.options.config_path),
             "--worker-of-parent",
-            f"{self._listener.fileno()},{child_end.fileno()},{worker.index}",
+            f"{child_end.fileno()},{worker.index}",
             "--snapshot",
             f"{generation.number}:{generation.snapshot}",
             "--upstream",
             self.options.config.upstream,
             "--listen",
-            self.options.config.listen,
+            f"[{self.address[0]}]:{self.address[1]}",
             "--grace",
             str(self.options.grace),
             *self.options.worker_args,
@@ -155,7 +163,7 @@ class Supervisor:
         worker.generation = 0
         worker.channel = ParentChannel(lambda event: self._on_event(worker, event))
         worker.process = await asyncio.create_subprocess_exec(
-            *argv, pass_fds=(self._listener.fileno(), child_end.fileno()), env=env
+            *argv, pass_fds=(child_end.fileno(),), env=env
         )
         child_end.close()
         await worker.channel.attach(parent_end)
@@ -267,10 +275,12 @@ class Supervisor:
             worker.generation = candidate.number
         self.reload_results["ok"] += 1
         log.info(
-            "reload (%s): every worker on generation %d sha256 %s",
+            "reload (%s): policy %s generation %d sha256 %s, on all %d workers",
             reason,
+            candidate.config.source,
             candidate.number,
             candidate.config.sha256,
+            len(live),
         )
         return True
 
@@ -294,9 +304,10 @@ class Supervisor:
     def _refused(self, reason: str, message: str) -> bool:
         self.reload_results["error"] += 1
         log.error(
-            "reload (%s) refused, every worker keeps generation %d: %s",
+            "reload (%s) refused, keeping generation %d sha256 %s on every worker: %s",
             reason,
             self.current.number,
+            self.current.config.sha256,
             message,
         )
         return False
@@ -374,8 +385,6 @@ class Supervisor:
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._hurry.wait(), self.options.drain_delay)
-        if self._listener is not None:
-            self._listener.close()  # the workers' copies close as each stops accepting
         self._signal_workers(signal.SIGTERM)
         processes = [w.process for w in self.workers if w.process is not None]
         # Each worker bounds its own drain by --grace; this only guards against a hung one.
@@ -387,6 +396,8 @@ class Supervisor:
                 process.kill()
         if pending:
             await asyncio.wait(pending)
+        if self._listener is not None:
+            self._listener.close()
         statuses = [p.returncode for p in processes]
         return 0 if all(status == 0 for status in statuses) else 1
 
@@ -445,3 +456,55 @@ async def run_fleet(supervisor: Supervisor, upstream: Upstream) -> int:
         supervisor.cleanup()
     log.info("stopped")
     return status
+
+
+def serve_fleet(options: ServeOptions, workers: int, worker_args: Sequence[str]) -> int:
+    """``serve --workers N`` with N > 1: validate, then supervise (exit status of the whole)."""
+
+    def load() -> tuple[Config, bytes]:
+        text = options.config.read_bytes()
+        config = load_policy_text(_decode(text, options.config), str(options.config))
+        return (
+            dataclasses.replace(
+                config,
+                upstream=options.upstream or config.upstream,
+                listen=options.listen or config.listen,
+                admin=options.admin or config.admin,
+            ),
+            text,
+        )
+
+    try:
+        config, text = load()
+    except (PolicyError, OSError) as error:
+        print(f"cors-edge: {error}", file=sys.stderr)
+        return 1
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    fleet = FleetOptions(
+        workers=workers,
+        config=config,
+        config_text=text,
+        config_path=options.config,
+        grace=options.grace,
+        drain_delay=options.drain_delay,
+        worker_args=tuple(worker_args),
+        watch=options.watch,
+        watch_interval=options.watch_interval,
+    )
+    supervisor = Supervisor(fleet, load)
+    upstream = Upstream(config.upstream, config.timeouts, config.limits)
+    try:
+        return asyncio.run(run_fleet(supervisor, upstream))
+    except OSError as error:
+        print(f"cors-edge: cannot listen: {error}", file=sys.stderr)
+        supervisor.cleanup()
+        return 1
+
+
+def _decode(text: bytes, path: Path) -> str:
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = text[: error.start].count(b"\n") + 1
+        raise PolicyError(str(path), line, "(file)", "not valid UTF-8") from None
