@@ -8,7 +8,7 @@ import time
 
 import aiohttp
 
-from .conftest import HardEdge, assert_no_tracebacks, marker, raw_exchange, request_bytes
+from .conftest import HardEdge, assert_exits_without_tracebacks, marker, raw_exchange, request_bytes
 
 ALLOWED = ("Origin", "https://app.example.com")
 
@@ -127,5 +127,11 @@ async def test_slowloris_does_not_stop_a_normal_client(hard_edge: HardEdge) -> N
     assert all(1.5 <= t < 4.5 for t in closed_after), closed_after
 
 
-def test_no_tracebacks_on_stderr(hard_edge: HardEdge) -> None:
-    assert_no_tracebacks(hard_edge.edge)
+def test_no_tracebacks_on_stderr(own_hard_edge: HardEdge) -> None:
+    """Bodies over and at the limit, and heads that stall, sent to an edge of this test's
+    own, are answered as above, and not one leaves a traceback on its stderr."""
+    test_declared_body_over_the_limit_is_413_with_cors(own_hard_edge)
+    test_chunked_body_over_the_limit_is_413_with_cors(own_hard_edge)
+    test_body_at_the_limit_is_forwarded(own_hard_edge)
+    test_client_header_deadline_closes_a_stalled_head(own_hard_edge)
+    assert_exits_without_tracebacks(own_hard_edge.edge)
