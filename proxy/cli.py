@@ -161,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .lifecycle import ServeOptions, serve
-    from .server import Observer
+    from .lifecycle import ServeOptions, Service, serve
+    from .records import Observer
 
     worker = args.worker_of_parent.split(",")[1] if args.worker_of_parent else None
     prefix = f"worker {worker} " if worker is not None else ""
@@ -193,13 +193,13 @@ def _serve(args: argparse.Namespace) -> int:
             options, WorkerSpec.parse(args.worker_of_parent, args.snapshot), observers
         )
     if args.workers > 1:
-        from .supervisor import serve_fleet
+        from .fleet import serve_fleet
 
         passed_on = ["--log-format", args.log_format] + (
             ["--no-access-log"] if args.no_access_log else []
         )
         return serve_fleet(options, args.workers, passed_on)
-    return serve(options, observers)
+    return serve(lambda: Service(options, observers))
 
 
 def _load(path: str) -> Config | None:
@@ -254,7 +254,7 @@ def _explain(args: argparse.Namespace) -> int:
             if name not in ("accept", "accept-language", "content-language")
         ]
         verdict = decide(
-            policies,
+            policies.routes,
             "OPTIONS",
             raw_path,
             [args.origin],
@@ -278,7 +278,7 @@ def _explain(args: argparse.Namespace) -> int:
         print("\nstep 2, the actual request:")
     else:
         print("\nno preflight: the browser sends the request directly (a simple request).")
-    verdict = decide(policies, method, raw_path, [args.origin], self_origin=self_origin)
+    verdict = decide(policies.routes, method, raw_path, [args.origin], self_origin=self_origin)
     _print_verdict(verdict, policies)
     return 0
 

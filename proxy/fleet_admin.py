@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -24,11 +25,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from .control import Message
+from .control import ChannelClosed, Message
 
 if TYPE_CHECKING:
     from .forward import Upstream
-    from .supervisor import Supervisor
+    from .supervisor import Supervisor, Worker
+
+STATE_TIMEOUT = 1.0  # a worker that cannot say its state this fast counts as not ready
 
 
 class FleetCollector(Collector):
@@ -103,7 +106,7 @@ def make_fleet_admin_app(supervisor: Supervisor, upstream: Upstream) -> web.Appl
         return web.json_response({"status": "alive", "workers": len(supervisor.workers)})
 
     async def readyz(request: web.Request) -> web.Response:
-        states = await supervisor.worker_states()
+        states = await worker_states(supervisor)
         body: Message = {"generation": supervisor.current.number, "workers": states}
         reason = _not_ready_reason(supervisor, states)
         if reason is None and not await upstream.probe():
@@ -116,7 +119,7 @@ def make_fleet_admin_app(supervisor: Supervisor, upstream: Upstream) -> web.Appl
         )
 
     async def metrics(request: web.Request) -> web.Response:
-        fleet.states = await supervisor.worker_states()
+        fleet.states = await worker_states(supervisor)
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -137,3 +140,28 @@ def _not_ready_reason(supervisor: Supervisor, states: list[Message]) -> str | No
     if behind:
         return f"worker {', '.join(behind)} not on generation {supervisor.current.number}"
     return None
+
+
+async def worker_states(supervisor: Supervisor) -> list[Message]:
+    """Each worker's pid, restarts, readiness, generation and in-flight count, asked now."""
+
+    async def one(worker: Worker) -> Message:
+        base: Message = {
+            "worker": worker.index,
+            "pid": worker.process.pid if worker.process else None,
+            "restarts": worker.restarts,
+        }
+        if worker.channel is None or not worker.ready:
+            return {**base, "ready": False, "generation": worker.generation, "in_flight": 0}
+        try:
+            reply = await worker.channel.request({"op": "state"}, STATE_TIMEOUT)
+        except (ChannelClosed, TimeoutError):
+            return {**base, "ready": False, "generation": worker.generation, "in_flight": 0}
+        return {
+            **base,
+            "ready": bool(reply.get("ready")),
+            "generation": int(reply.get("generation", 0)),
+            "in_flight": int(reply.get("in_flight", 0)),
+        }
+
+    return list(await asyncio.gather(*(one(w) for w in supervisor.workers)))

@@ -1,13 +1,13 @@
 """Prometheus metrics, collected by a request observer into cors-edge's own registry.
 
-The edge server calls every observer with a :class:`~proxy.server.RequestRecord`
+The edge server calls every observer with a :class:`~proxy.records.RequestRecord`
 after each request; :class:`Metrics` is one of them. Label children are bound once
 per label combination and kept in dicts, so a request costs a few dict look-ups and
 lock-protected increments (about 2 us). They are prometheus-client's own counters and
 histograms, so that under ``--workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set by the
 parent) each increment lands in a memory-mapped file the parent sums, and survives
 the worker. The label sets are bounded: routes come from the policy file, decisions
-from the engine, statuses from HTTP, error kinds from the edge.
+from the engine, statuses from HTTP, error kinds from :class:`~proxy.records.ErrorKind`.
 
 Exposed on the admin listener's ``/metrics`` (never on the public port).
 """
@@ -25,27 +25,13 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from .accesslog import CLIENT_ERRORS  # the client's doing, not the upstream's
 from .policy import Config
-from .server import RequestRecord
+from .records import RequestRecord
 
 # No *_created samples: they double the exposition and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
 
 NO_ROUTE_LABEL = "none"
-# Decisions the engine makes (cors.Decision), plus "error" for a request that failed
-# before a decision was taken. Pre-created so a dashboard shows zeros, not gaps.
-DECISIONS = (
-    "preflight_ok",
-    "preflight_refused",
-    "allowed",
-    "blocked",
-    "same_origin",
-    "no_route",
-    "no_origin",
-    "unenforced",
-    "bad_path",
-)
 RELOAD_RESULTS = ("ok", "unchanged", "error")
 
 # Upstream latency (time to response headers) and total time, in seconds.
@@ -157,10 +143,11 @@ class Metrics:
                 latency = self._latency_children[route] = self.upstream_latency.labels(route)
             latency.observe(record.upstream_ms / 1000.0)
         error = record.error
-        if error is not None and error not in CLIENT_ERRORS:
-            errors = self._error_children.get(error)
+        if error is not None and not error.is_client:  # the upstream's doing, not the client's
+            label = error.label
+            errors = self._error_children.get(label)
             if errors is None:
-                errors = self._error_children[error] = self.upstream_errors.labels(error)
+                errors = self._error_children[label] = self.upstream_errors.labels(label)
             errors.inc()
 
     # --- lifecycle ------------------------------------------------------------

@@ -14,7 +14,7 @@ restarts, and to learn the port when it is 0. The parent serves nothing itself; 
   same generation or none does;
 - restarts a worker that dies, with exponential back-off, and logs why;
 - owns the admin listener (``/readyz`` for the whole, ``/metrics`` summed over workers:
-  see :mod:`proxy.fleet_admin`);
+  see :mod:`proxy.fleet_admin`; the process around it is :mod:`proxy.fleet`);
 - on SIGTERM turns readiness false, keeps the workers accepting for ``--drain-delay``,
   then closes its copy of the listener and has every worker drain within ``--grace``;
   exits 0 once they all have. A second signal is passed on and cuts the drain short.
@@ -33,17 +33,12 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
-
 from .control import ChannelClosed, Message, ParentChannel
-from .fleet_admin import make_fleet_admin_app
-from .forward import Upstream
-from .lifecycle import ServeOptions
-from .loader import PolicyError, load_policy_text
+from .loader import PolicyError
 from .policy import Config
 
 log = logging.getLogger("cors_edge")
@@ -52,7 +47,6 @@ RESTART_BACKOFF_FIRST = 0.25  # seconds before the first restart of a worker
 RESTART_BACKOFF_MAX = 15.0
 STABLE_AFTER = 30.0  # a worker that lived this long restarts without back-off
 PREPARE_TIMEOUT = 30.0  # a worker compiling a snapshot longer than this fails the reload
-STATE_TIMEOUT = 1.0
 
 
 @dataclass(slots=True)
@@ -312,30 +306,6 @@ class Supervisor:
         )
         return False
 
-    # --- state for the admin listener ------------------------------------------
-
-    async def worker_states(self) -> list[Message]:
-        async def one(worker: Worker) -> Message:
-            base: Message = {
-                "worker": worker.index,
-                "pid": worker.process.pid if worker.process else None,
-                "restarts": worker.restarts,
-            }
-            if worker.channel is None or not worker.ready:
-                return {**base, "ready": False, "generation": worker.generation, "in_flight": 0}
-            try:
-                reply = await worker.channel.request({"op": "state"}, STATE_TIMEOUT)
-            except (ChannelClosed, TimeoutError):
-                return {**base, "ready": False, "generation": worker.generation, "in_flight": 0}
-            return {
-                **base,
-                "ready": bool(reply.get("ready")),
-                "generation": int(reply.get("generation", 0)),
-                "in_flight": int(reply.get("in_flight", 0)),
-            }
-
-        return list(await asyncio.gather(*(one(w) for w in self.workers)))
-
     # --- run and stop ---------------------------------------------------------
 
     async def start(self) -> None:
@@ -415,96 +385,3 @@ def _describe_status(status: int) -> str:
             return f"signal {signal.Signals(-status).name}"
         return f"signal {-status}"
     return f"status {status}"
-
-
-async def run_fleet(supervisor: Supervisor, upstream: Upstream) -> int:
-    """Bind, start the workers and the admin listener, serve until SIGTERM/SIGINT."""
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, supervisor.schedule_reload, "SIGHUP")
-    loop.add_signal_handler(signal.SIGTERM, supervisor.request_stop, "SIGTERM")
-    loop.add_signal_handler(signal.SIGINT, supervisor.request_stop, "SIGINT")
-    host, port = supervisor.bind()
-    admin_runner = web.AppRunner(
-        make_fleet_admin_app(supervisor, upstream), handle_signals=False, access_log=None
-    )
-    await admin_runner.setup()
-    admin_host, _, admin_port = supervisor.options.config.admin.rpartition(":")
-    await web.TCPSite(admin_runner, admin_host.strip("[]"), int(admin_port)).start()
-    admin = next(a for a in admin_runner.addresses if isinstance(a, tuple))
-    await supervisor.start()
-    log.info(
-        "listening on %s:%d (admin %s:%d) with %d workers, upstream %s, policy %s generation %d",
-        host,
-        port,
-        admin[0],
-        admin[1],
-        len(supervisor.workers),
-        supervisor.options.config.upstream,
-        supervisor.options.config.source,
-        supervisor.current.number,
-    )
-    watcher = asyncio.create_task(supervisor.watch()) if supervisor.options.watch else None
-    try:
-        await supervisor.stopping()
-        status = await supervisor.drain()
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await admin_runner.cleanup()
-        supervisor.cleanup()
-    log.info("stopped")
-    return status
-
-
-def serve_fleet(options: ServeOptions, workers: int, worker_args: Sequence[str]) -> int:
-    """``serve --workers N`` with N > 1: validate, then supervise (exit status of the whole)."""
-
-    def load() -> tuple[Config, bytes]:
-        text = options.config.read_bytes()
-        config = load_policy_text(_decode(text, options.config), str(options.config))
-        return (
-            dataclasses.replace(
-                config,
-                upstream=options.upstream or config.upstream,
-                listen=options.listen or config.listen,
-                admin=options.admin or config.admin,
-            ),
-            text,
-        )
-
-    try:
-        config, text = load()
-    except (PolicyError, OSError) as error:
-        print(f"cors-edge: {error}", file=sys.stderr)
-        return 1
-    for warning in config.warnings:
-        log.warning("%s", warning)
-    fleet = FleetOptions(
-        workers=workers,
-        config=config,
-        config_text=text,
-        config_path=options.config,
-        grace=options.grace,
-        drain_delay=options.drain_delay,
-        worker_args=tuple(worker_args),
-        watch=options.watch,
-        watch_interval=options.watch_interval,
-    )
-    supervisor = Supervisor(fleet, load)
-    upstream = Upstream(config.upstream, config.timeouts, config.limits)
-    try:
-        return asyncio.run(run_fleet(supervisor, upstream))
-    except OSError as error:
-        print(f"cors-edge: cannot listen: {error}", file=sys.stderr)
-        supervisor.cleanup()
-        return 1
-
-
-def _decode(text: bytes, path: Path) -> str:
-    try:
-        return text.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = text[: error.start].count(b"\n") + 1
-        raise PolicyError(str(path), line, "(file)", "not valid UTF-8") from None

@@ -29,7 +29,7 @@ from .lifecycle import _CLOSE_TIMEOUT, ServeOptions, Service, serve, split_addre
 from .loader import load_policy_text
 from .metrics import Metrics
 from .policy import Config
-from .server import Observer
+from .records import Observer
 
 log = logging.getLogger("cors_edge")
 
@@ -50,7 +50,7 @@ class WorkerSpec:
 
 
 def serve_worker(options: ServeOptions, spec: WorkerSpec, observers: list[Observer]) -> int:
-    return serve(options, observers, lambda opts, obs: WorkerService(opts, spec, obs))
+    return serve(lambda: WorkerService(options, spec, observers))
 
 
 class WorkerService(Service):
@@ -61,7 +61,7 @@ class WorkerService(Service):
         self._prepared: dict[int, Config] = {}
         # Requests only: the parent reports reloads, generations and readiness.
         super().__init__(options, observers, Metrics(lifecycle=False))
-        self.holder.generation = spec.generation
+        self.holder.swap(self.holder.current, spec.generation)
         self.channel = WorkerChannel(self)
 
     def load(self) -> Config:
@@ -91,8 +91,7 @@ class WorkerService(Service):
         if config is None:
             raise RuntimeError(f"generation {generation} was not prepared")
         self._prepared.clear()
-        self.holder.swap(config)
-        self.holder.generation = generation
+        self.holder.swap(config, generation)
         log.info(
             "worker %d: policy generation %d sha256 %s", self.spec.index, generation, config.sha256
         )
@@ -111,8 +110,9 @@ class WorkerService(Service):
 
     async def start(self) -> None:
         await self.upstream.start()
+        self._edge_server = self.edge.make_server()
         self._edge_runner = web.ServerRunner(
-            self.edge.make_server(), handle_signals=False, shutdown_timeout=_CLOSE_TIMEOUT
+            self._edge_server, handle_signals=False, shutdown_timeout=_CLOSE_TIMEOUT
         )
         await self._edge_runner.setup()
         host, port = split_address(self.holder.current.listen)
