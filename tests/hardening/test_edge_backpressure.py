@@ -61,7 +61,9 @@ def flood_edge(tmp_path_factory: pytest.TempPathFactory, upstream: object) -> It
 
 
 def _rss(process: psutil.Process) -> int:
-    return int(process.memory_info().rss)
+    # The serving process and any workers it started.
+    processes = [process, *process.children(recursive=True)]
+    return sum(int(p.memory_info().rss) for p in processes)
 
 
 def _served(port: int) -> bool:
