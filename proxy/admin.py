@@ -17,6 +17,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .edge_answers import SERVER
+
 if TYPE_CHECKING:
     from .forward import Upstream
     from .records import PolicyHolder
@@ -61,10 +63,16 @@ def make_admin_app(state: AdminState) -> web.Application:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
+    app.on_response_prepare.append(say_cors_edge)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+async def say_cors_edge(request: web.Request, response: web.StreamResponse) -> None:
+    """``Server: cors-edge`` instead of aiohttp's version banner."""
+    response.headers["Server"] = SERVER
 
 
 async def start_admin(

@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from .admin import say_cors_edge
 from .control import ChannelClosed, Message
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ def make_fleet_admin_app(supervisor: Supervisor, upstream: Upstream) -> web.Appl
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
+    app.on_response_prepare.append(say_cors_edge)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -27,6 +27,7 @@ from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, r
 from .headers import client_scheme, is_trusted, response_headers, upstream_request_headers
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
+from .relayed import RelayedResponse, RelayedStreamResponse
 from .websocket import is_websocket_upgrade, relay_websocket
 
 log = logging.getLogger("cors_edge")
@@ -211,24 +212,21 @@ class EdgeServer:
         out.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
         status, reason = upstream_response.status, upstream_response.reason
-        if (
-            length is not None
-            and length <= SMALL_BODY
-            and request.method != "HEAD"
-            and "Content-Type" in out
-        ):
+        if length is not None and length <= SMALL_BODY and request.method != "HEAD":
             # Small bodies are read once and sent with the head in one write.
             try:
                 body = await upstream_response.read()
             except ForwardFailure as failure:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
-            return web.Response(status=status, reason=reason, headers=out, body=body)
+            return RelayedResponse(status=status, reason=reason, headers=out, body=body)
         # Of unknown length, the body goes chunked to HTTP/1.1 clients and
         # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
         # choice when no Content-Length is set; the close must then really come,
         # whatever keep-alive the HTTP/1.0 client asked for.
-        response = web.StreamResponse(status=status, reason=reason, headers=out)
+        response: web.StreamResponse = RelayedStreamResponse(
+            status=status, reason=reason, headers=out
+        )
         if (
             request.version < HttpVersion11
             and "Content-Length" not in out

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
 from .cors import Verdict
-from .edge_answers import error_answer
+from .edge_answers import SERVER, error_answer
 from .forward import ForwardFailure, Upstream
 
 # Negotiated per hop by aiohttp on each side; the rest of the handshake is forwarded.
@@ -69,6 +69,7 @@ async def relay_websocket(
         autoping=False,
         max_msg_size=0,
     )
+    client_ws.headers["Server"] = SERVER  # not aiohttp's version banner
     if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
