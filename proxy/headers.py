@@ -1,7 +1,9 @@
 """Header hygiene for the hop between client and upstream.
 
 On the way in: hop-by-hop headers dropped (RFC 9110 §7.6.1 and those ``Connection``
-names), ``Host`` kept, ``X-Forwarded-*`` set (appended to only for a trusted peer).
+names), ``Host`` kept, ``X-Forwarded-For/-Proto/-Host`` set (appended to only for a
+trusted peer); the rest of the forwarded family (``Forwarded``, other
+``X-Forwarded-*``, ``X-Real-IP``…) passes only from a trusted peer.
 On the way out: hop-by-hop headers and the upstream's own ``Access-Control-*``
 dropped, since cors-edge is the single owner of CORS on the way out.
 
@@ -31,6 +33,21 @@ HOP_BY_HOP = frozenset(
     }
 )
 FORWARDED_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+# Besides every X-Forwarded-*: what a WSGI server or framework reads as the client's
+# address, scheme, host or path prefix (RFC 7239 Forwarded; gunicorn's
+# secure_scheme_headers; Werkzeug's ProxyFix; X-Real-IP and kin). gunicorn trusts
+# 127.0.0.1 (cors-edge itself) by default, so only a trusted peer may state them.
+PEER_STATED = frozenset(
+    {
+        "forwarded",
+        "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
+        "front-end-https",
+        "x-url-scheme",
+        "x-scheme",
+    }
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -63,6 +80,8 @@ def upstream_request_headers(
         lower = name.lower()
         if lower in dropped or lower in FORWARDED_HEADERS:
             continue
+        if not trusted_peer and (lower.startswith("x-forwarded-") or lower in PEER_STATED):
+            continue  # only a trusted peer says where a request came from
         out.add(name, value)
     if "TE" in headers and "trailers" in headers["TE"].lower():
         out["TE"] = "trailers"

@@ -99,8 +99,12 @@ def parse_refused_head(head: bytes) -> RefusedHead | None:
 
 
 async def send_continue(request: web.BaseRequest) -> None:
-    """Tell a client waiting on ``Expect: 100-continue`` to send its body."""
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    """Tell a client waiting on ``Expect: 100-continue`` to send its body.
+
+    Never an HTTP/1.0 client: it cannot know a 1xx answer (RFC 9110 §10.1.1), and
+    sends its body anyway."""
+    if request.version >= HttpVersion11:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
 _MESSAGES = {
@@ -240,23 +244,44 @@ class EdgeRequestHandler(RequestHandler):
 
 
 _HTTP_VERSIONS = frozenset({HttpVersion10, HttpVersion11})
+# uri-host [":" port] (RFC 3986 §3.2.2): an IP literal or a reg-name, never userinfo.
+_HOST = re.compile(r"(?:\[[0-9A-Za-z:.%~_-]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+
+
+def request_refusal(request: web.BaseRequest) -> str | None:
+    """Why a request the parser accepted is still refused with 400, or ``None``.
+
+    - HTTP/0.9 (or any version but 1.0 and 1.1): llhttp reads ``GET /path\\r\\n``
+      (say, a target with a CR LF injected) as an HTTP/0.9 request.
+    - A ``Host`` that is not ``host[:port]`` (RFC 9110 §7.2): userinfo
+      (``user@host``), a path, spaces; each hop may read those differently.
+    - Header bytes that are not UTF-8 (obs-text such as Latin-1): the parser keeps
+      them as surrogates that cannot go upstream unchanged, so they are refused
+      rather than silently dropped or rewritten.
+    """
+    version = request.version
+    if version not in _HTTP_VERSIONS:
+        return f"HTTP/{version.major}.{version.minor} request"
+    host = request.headers.get("Host")
+    if host is not None and _HOST.fullmatch(host) is None:
+        return "Host header that is not host[:port]"
+    for name, value in request.raw_headers:
+        if not value.isascii():
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                return f"{name.decode('ascii', 'replace')} header with bytes that are not UTF-8"
+    return None
 
 
 def guard_http_version(handler: Handler) -> Handler:
-    """Refuse what the parser lets through as HTTP/0.9 (or any version but 1.0 and 1.1).
-
-    llhttp reads ``GET /path\\r\\n`` (say, a target with a CR LF injected) as an
-    HTTP/0.9 request; the edge never forwards one.
-    """
+    """Refuse what the parser lets through but the edge never forwards (see
+    :func:`request_refusal`) with 400 and a close."""
 
     async def guarded(request: web.BaseRequest) -> web.StreamResponse:
-        if request.version not in _HTTP_VERSIONS:
-            log.warning(
-                "refused an HTTP/%d.%d request from %s",
-                request.version.major,
-                request.version.minor,
-                request.remote,
-            )
+        refusal = request_refusal(request)
+        if refusal is not None:
+            log.warning("refused a request from %s with 400: %s", request.remote, refusal)
             response = error_answer(None, 400, _MESSAGES[400])
             response.force_close()
             return response

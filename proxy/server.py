@@ -171,6 +171,10 @@ class EdgeServer:
         out_headers = upstream_request_headers(
             request.headers, peer=peer, scheme=request.scheme, trusted_peer=trusted
         )
+        if "Host" not in out_headers:
+            # HTTP/1.0 without Host: the upstream gets the address the client
+            # connected to (the listener's), never the upstream's own address.
+            out_headers["Host"] = _listener_host(request)
         raw_target = request.raw_path
         if is_websocket_upgrade(request):
             return await relay_websocket(request, self.upstream, raw_target, out_headers, verdict)
@@ -271,6 +275,16 @@ def _failed(verdict: Verdict, failure: ForwardFailure, record: RequestRecord) ->
     if failure.close:
         response.force_close()
     return response
+
+
+def _listener_host(request: web.BaseRequest) -> str:
+    """``host:port`` of the listening socket the request came in on ("" if unknown)."""
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    if not isinstance(sockname, tuple) or len(sockname) < 2:
+        return ""
+    host = str(sockname[0])
+    return f"[{host}]:{sockname[1]}" if ":" in host else f"{host}:{sockname[1]}"
 
 
 def _peer(request: web.BaseRequest) -> str | None:
