@@ -40,6 +40,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .cors import Verdict
 from .edge_answers import error_answer
+from .parser_guard import UpgradeSafeParser
 
 log = logging.getLogger("cors_edge")
 
@@ -126,6 +127,8 @@ class EdgeRequestHandler(RequestHandler):
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
+        # What is pipelined after an h2c/tcp Upgrade request is not lost (see parser_guard).
+        self._parser = UpgradeSafeParser(self._parser)  # type: ignore[assignment]
         self._decide_refused = decide_refused
         self._head_timeout = client_header_timeout
         self._head_timer: asyncio.TimerHandle | None = None
