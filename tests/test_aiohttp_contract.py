@@ -37,6 +37,7 @@ def test_connection_handler_internals_protocol_relies_on() -> None:
         "_upgraded",
         "_messages",
         "_current_request",
+        "_loop",
     } <= slots
     source = inspect.getsource(web_protocol.RequestHandler.data_received)
     assert "_ErrInfo(status=400" in source  # parser errors become queued _ErrInfo messages

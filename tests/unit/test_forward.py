@@ -31,11 +31,19 @@ Raw = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 @contextlib.asynccontextmanager
 async def raw_upstream(serve: Raw) -> AsyncIterator[str]:
     """An upstream that speaks (or fails to speak) HTTP byte by byte."""
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    handlers: list[asyncio.Task[None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        await serve(reader, writer)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:
         server.close()
+        if handlers:  # each ends once the client side has closed its connection
+            await asyncio.wait(handlers, timeout=10)
         await server.wait_closed()
 
 
