@@ -18,8 +18,7 @@ Shutdown
     keep-alive connections are closed, and the process exits 0. A second signal cuts
     the grace period short.
 
-Public aiohttp API only (runners and sites); closing the edge's connections goes
-through :meth:`proxy.protocol.EdgeHTTPServer.close_connections`.
+Public aiohttp API only; connections are closed by ``EdgeHTTPServer.close_connections``.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ import hashlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,12 +266,10 @@ class Service:
         if self._admin_runner is not None:
             self.admin_address = _bound_address(self._admin_runner)
         self.admin_state.ready = True
-        bound = self.admin_address
-        admin_text = "unavailable" if bound is None else f"{bound[0]}:{bound[1]}"
         log.info(
             "listening on %s:%d (admin %s), upstream %s, policy %s generation %d sha256 %s",
             *self.edge_address,
-            admin_text,
+            ":".join(map(str, self.admin_address or ())) or "unavailable",
             policies.upstream,
             policies.source,
             self.holder.generation,
@@ -376,7 +374,8 @@ def _bound_address(runner: web.BaseRunner) -> tuple[str, int]:
     raise RuntimeError("listener has no TCP address")
 
 
-def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int:
+def serve(make_service: Callable[[], Service]) -> int:
+    """Run one service (a lone ``serve``, or a worker of ``--workers N``) in this process."""
     # SIGHUP's default action ends the process; until run() installs the reload
     # handler (imports, policy load, binding), a SIGHUP is ignored instead.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -384,8 +383,7 @@ def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int
     keep_freed_memory()
 
     async def main() -> None:
-        service = Service(options, observers)
-        await service.run()
+        await make_service().run()
 
     try:
         asyncio.run(main())
