@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ import yaml
 
 from .drafts import Located, PolicyError, PolicyFields, RouteDraft, Where, builtin_fields
 from .lint import lint
-from .policy import Config, Limits, RoutePolicy, Timeouts
+from .policy import Config, Limits, RoutePolicy, Timeouts, Unmatched
 from .policyfields import POLICY_KEYS, FieldReader
 from .routes import PathRule, RouteTable
 from .yamlwalk import Fields, Walker, compose, is_null
@@ -28,10 +29,11 @@ from .yamlwalk import Fields, Walker, compose, is_null
 __all__ = ["PolicyError", "load_policy_file", "load_policy_text"]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 _TOP_KEYS = frozenset(
     {"upstream", "listen", "admin", "timeouts", "limits", "trust_forwarded_from", "defaults"}
-    | {"routes"}
+    | {"routes", "unmatched"}
 )
 _TIMEOUT_KEYS = frozenset(
     {"connect", "read", "client_header", "client_body", "keepalive", "upstream_idle"}
@@ -63,6 +65,7 @@ class _PolicyReader:
         result["timeouts"] = self.section(top, "timeouts", _TIMEOUT_KEYS, Timeouts, integer=False)
         result["limits"] = self.section(top, "limits", _LIMIT_KEYS, Limits, integer=True)
         result["trust_forwarded_from"] = self.networks(top)
+        result["unmatched"] = self.choice(top, "unmatched", Unmatched, Unmatched.FORWARD)
         defaults = PolicyFields()
         if "defaults" in top:
             node = top["defaults"][1]
@@ -86,6 +89,17 @@ class _PolicyReader:
             expected = "http://host:port or unix:/path.sock" if name == "upstream" else "host:port"
             raise self.walk.fail(node, name, f"{text!r} is not of the form {expected}")
         return text
+
+    def choice(self, top: Fields, name: str, enum: type[E], default: E) -> E:
+        if name not in top:
+            return default
+        node = top[name][1]
+        text = self.walk.string(node, name)
+        try:
+            return enum(text)
+        except ValueError:
+            expected = " or ".join(member.value for member in enum)
+            raise self.walk.fail(node, name, f"{text!r}: expected {expected}") from None
 
     def section(
         self, top: Fields, name: str, keys: frozenset[str], cls: Callable[..., T], *, integer: bool
@@ -217,6 +231,7 @@ def load_policy_text(text: str, source: str = "<string>") -> Config:
         trust_forwarded_from=values["trust_forwarded_from"],
         routes=values["routes"],
         warnings=values["warnings"],
+        unmatched=values["unmatched"],
     )
 
 

@@ -10,12 +10,20 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .origins import OriginSet
 from .routes import PathRule, RouteTable
 
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+
+
+class Unmatched(StrEnum):
+    """What a cross-origin request to a path no route matches gets (``unmatched:``)."""
+
+    FORWARD = "forward"  # forwarded untouched, as before least privilege
+    BLOCK = "block"  # answered like a refused origin on an enforced route
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +107,7 @@ class Config:
     trust_forwarded_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     routes: RouteTable[RoutePolicy]
     warnings: tuple[str, ...] = ()
+    unmatched: Unmatched = Unmatched.FORWARD
 
     @property
     def route_list(self) -> tuple[RoutePolicy, ...]:
