@@ -204,7 +204,7 @@ def _explain(args: argparse.Namespace) -> int:
             continue
         needs_preflight = True
     raw_path = args.path.split("?", 1)[0]
-    self_origin = parse_origin(f"http://{args.host}")
+    self_origin = parse_origin(f"{policies.public_scheme or 'http'}://{args.host}")
     cross_origin = parse_origin(args.origin) != self_origin
     print(f"request: {method} {args.path} from {args.origin}")
     if needs_preflight:

@@ -273,9 +273,11 @@ class VerdictCache:
         request_method: str | None,
         request_headers: str | None,
         request_private_network: str | None,
-        scheme: str,
+        scheme: str | None,
         host: str | None,
     ) -> Verdict:
+        """:func:`decide` for the request facts; ``scheme`` is ``None`` when in doubt
+        (:func:`proxy.sameorigin.client_scheme`), and then nothing is same-origin."""
         key = (
             method,
             raw_path,
@@ -297,7 +299,7 @@ class VerdictCache:
                 request_method=request_method,
                 request_headers=request_headers,
                 request_private_network=request_private_network,
-                self_origin=parse_origin(f"{scheme}://{host}") if host else None,
+                self_origin=parse_origin(f"{scheme}://{host}") if host and scheme else None,
                 block_unmatched=self._block_unmatched,
             )
             if len(self._verdicts) >= self.size:

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import yaml
 
 from .drafts import Located, PolicyError, PolicyFields, RouteDraft, Where, builtin_fields
-from .lint import lint
-from .policy import Config, Limits, RoutePolicy, Timeouts, Unmatched
+from .lint import lint, lint_scheme
+from .policy import Config, Limits, RoutePolicy, Scheme, Timeouts, Unmatched
 from .policyfields import POLICY_KEYS, FieldReader
 from .routes import PathRule, RouteTable
 from .yamlwalk import Fields, Walker, compose, is_null
@@ -30,10 +30,11 @@ __all__ = ["PolicyError", "load_policy_file", "load_policy_text"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
+D = TypeVar("D")
 
 _TOP_KEYS = frozenset(
     {"upstream", "listen", "admin", "timeouts", "limits", "trust_forwarded_from", "defaults"}
-    | {"routes", "unmatched"}
+    | {"routes", "unmatched", "public_scheme"}
 )
 _TIMEOUT_KEYS = frozenset(
     {"connect", "read", "client_header", "client_body", "keepalive", "upstream_idle"}
@@ -66,6 +67,7 @@ class _PolicyReader:
         result["limits"] = self.section(top, "limits", _LIMIT_KEYS, Limits, integer=True)
         result["trust_forwarded_from"] = self.networks(top)
         result["unmatched"] = self.choice(top, "unmatched", Unmatched, Unmatched.FORWARD)
+        result["public_scheme"] = self.choice(top, "public_scheme", Scheme, None)
         defaults = PolicyFields()
         if "defaults" in top:
             node = top["defaults"][1]
@@ -76,7 +78,10 @@ class _PolicyReader:
             raise self.walk.fail(root, "routes", "missing; list at least one route")
         route_nodes = self.walk.sequence(top["routes"][1], "routes")
         drafts = [self.route(node, i, defaults) for i, node in enumerate(route_nodes)]
-        result["warnings"] = lint(drafts)
+        scheme_warnings = lint_scheme(
+            result["public_scheme"], bool(result["trust_forwarded_from"]), self.walk.where(root, "")
+        )
+        result["warnings"] = (*lint(drafts), *scheme_warnings)
         result["routes"] = RouteTable([(d.rule.value, build_route(d)) for d in drafts])
         return result
 
@@ -90,7 +95,7 @@ class _PolicyReader:
             raise self.walk.fail(node, name, f"{text!r} is not of the form {expected}")
         return text
 
-    def choice(self, top: Fields, name: str, enum: type[E], default: E) -> E:
+    def choice(self, top: Fields, name: str, enum: type[E], default: D) -> E | D:
         if name not in top:
             return default
         node = top[name][1]
@@ -232,6 +237,7 @@ def load_policy_text(text: str, source: str = "<string>") -> Config:
         routes=values["routes"],
         warnings=values["warnings"],
         unmatched=values["unmatched"],
+        public_scheme=values["public_scheme"],
     )
 
 

@@ -26,6 +26,13 @@ class Unmatched(StrEnum):
     BLOCK = "block"  # answered like a refused origin on an enforced route
 
 
+class Scheme(StrEnum):
+    """The scheme browsers use to reach the listener (``public_scheme:``)."""
+
+    HTTP = "http"
+    HTTPS = "https"  # behind a TLS terminator
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect: float = 5.0
@@ -108,6 +115,7 @@ class Config:
     routes: RouteTable[RoutePolicy]
     warnings: tuple[str, ...] = ()
     unmatched: Unmatched = Unmatched.FORWARD
+    public_scheme: Scheme | None = None  # None: guessed (see proxy.sameorigin)
 
     @property
     def route_list(self) -> tuple[RoutePolicy, ...]:

@@ -30,6 +30,7 @@ from .forward import (
 )
 from .policy import Config
 from .protocol import EdgeHTTPServer
+from .sameorigin import client_scheme
 from .websocket import is_websocket_upgrade, relay_websocket
 
 log = logging.getLogger("cors_edge")
@@ -124,7 +125,9 @@ class EdgeServer:
         try:
             peer = _peer(request)
             trusted = is_trusted(peer, policies.trust_forwarded_from)
-            scheme = _client_scheme(headers, trusted)
+            scheme = client_scheme(
+                policies.public_scheme, headers.get("X-Forwarded-Proto"), trusted
+            )
             host = headers.get("Host")
             raw_target = request.raw_path
             raw_path = raw_target.split("?", 1)[0]
@@ -353,14 +356,6 @@ def _peer(request: web.BaseRequest) -> str | None:
     if isinstance(peername, tuple) and peername:
         return str(peername[0])
     return None
-
-
-def _client_scheme(headers: Any, trusted: bool) -> str:
-    if trusted:
-        forwarded = headers.get("X-Forwarded-Proto")
-        if forwarded:
-            return str(forwarded.split(",")[0].strip().lower())
-    return "http"
 
 
 def _error_kind(error: BaseException) -> str:
