@@ -41,10 +41,13 @@ class LineCollector:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
 
-    def wait_for(self, pattern: re.Pattern[str] | str, timeout: float = 15.0) -> re.Match[str]:
+    def wait_for(
+        self, pattern: re.Pattern[str] | str, timeout: float = 15.0, *, after: int = 0
+    ) -> re.Match[str]:
+        """The first match in a line, from line ``after`` on (0: all lines so far)."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = after
         with self._cond:
             while True:
                 for line in self.lines[seen:]:
@@ -229,10 +232,16 @@ class EdgeFactory:
     started: list[Edge] = field(default_factory=list)
     counter: int = 0
 
-    def __call__(self, policy: str, *extra_args: str, upstream_url: str | None = None) -> Edge:
+    def __call__(
+        self,
+        policy: str,
+        *extra_args: str,
+        upstream_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Edge:
         self.counter += 1
         config = write_policy(self.tmp / f"policies-{self.counter}.yaml", policy)
-        edge = start_edge(config, upstream_url or self.upstream.url, *extra_args)
+        edge = start_edge(config, upstream_url or self.upstream.url, *extra_args, env=env)
         self.started.append(edge)
         return edge
 
