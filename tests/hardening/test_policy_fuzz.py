@@ -191,5 +191,11 @@ def test_known_documents() -> None:
         "limits: {max_body_bytes: .nan}",
         "timeouts: {read: .inf}\nroutes: [{path: /, origins: '*'}]",
         "---\n---\n",
+        # explicitly tagged scalars PyYAML cannot build (fuzzing found the first)
+        "listen: !!python/object:os.systemnull ''",
+        "routes: [{path: /x, origins: [!!foo a]}]",
+        "timeouts: {read: !!int abc}",
+        "routes: [{path: /x, origins: '*', methods: [!!bool maybe]}]",
+        "routes: [{path: /x, origins: '*', max_age: !!timestamp x}]",
     ]:
         _check(text)
