@@ -24,7 +24,7 @@ from .lint import lint, lint_scheme
 from .policy import Config, Limits, RoutePolicy, Scheme, Timeouts, Unmatched
 from .policyfields import POLICY_KEYS, FieldReader
 from .routes import PathRule, RouteTable
-from .yamlwalk import Fields, Walker, compose, is_null
+from .yamlwalk import Fields, UnreadableScalar, Walker, compose, is_null
 
 __all__ = ["PolicyError", "load_policy_file", "load_policy_text"]
 
@@ -224,7 +224,11 @@ def _value(field: Located[T] | None) -> T:
 def load_policy_text(text: str, source: str = "<string>") -> Config:
     """Parse and compile a policy document, or raise :class:`PolicyError`."""
     root = compose(text, source)
-    values = _PolicyReader(source).read(root)
+    try:
+        values = _PolicyReader(source).read(root)
+    except UnreadableScalar as error:
+        line = error.node.start_mark.line + 1
+        raise PolicyError(source, line, "(yaml)", f"invalid YAML: {error}") from None
     return Config(
         source=source,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
