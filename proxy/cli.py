@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .advice import legacy_code_exposure
 from .cors import Decision, Verdict, decide
 from .loader import PolicyError, load_policy_file
 from .origins import parse_origin
-from .policy import Config
+from .policy import Config, Unmatched
 
 DEFAULT_CONFIG = "config/policies.yaml"
 SAFELISTED_CONTENT_TYPES = frozenset(
@@ -245,7 +246,8 @@ def _explain(args: argparse.Namespace) -> int:
             continue
         needs_preflight = True
     raw_path = args.path.split("?", 1)[0]
-    self_origin = parse_origin(f"http://{args.host}")
+    self_origin = parse_origin(f"{policies.public_scheme or 'http'}://{args.host}")
+    cross_origin = parse_origin(args.origin) != self_origin
     print(f"request: {method} {args.path} from {args.origin}")
     if needs_preflight:
         unsafe = [
@@ -253,14 +255,14 @@ def _explain(args: argparse.Namespace) -> int:
             for name in header_names
             if name not in ("accept", "accept-language", "content-language")
         ]
-        verdict = decide(
-            policies.routes,
+        verdict = _decide(
+            policies,
             "OPTIONS",
             raw_path,
-            [args.origin],
+            args.origin,
+            self_origin,
             request_method=method,
             request_headers=", ".join(unsafe) or None,
-            self_origin=self_origin,
         )
         print("\nstep 1, the browser's preflight:")
         print(f"  OPTIONS {args.path}")
@@ -268,7 +270,7 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"  Access-Control-Request-Method: {method}")
         if unsafe:
             print(f"  Access-Control-Request-Headers: {', '.join(unsafe)}")
-        _print_verdict(verdict, policies)
+        _print_verdict(verdict, policies, cross_origin)
         if verdict.decision not in (Decision.PREFLIGHT_OK, Decision.NO_ROUTE):
             print("\nthe browser stops here: the actual request is never sent.")
             return 0
@@ -278,16 +280,35 @@ def _explain(args: argparse.Namespace) -> int:
         print("\nstep 2, the actual request:")
     else:
         print("\nno preflight: the browser sends the request directly (a simple request).")
-    verdict = decide(policies.routes, method, raw_path, [args.origin], self_origin=self_origin)
-    _print_verdict(verdict, policies)
+    verdict = _decide(policies, method, raw_path, args.origin, self_origin)
+    _print_verdict(verdict, policies, cross_origin)
     return 0
 
 
-def _print_verdict(verdict: Verdict, policies: Config) -> None:
+def _decide(
+    policies: Config,
+    method: str,
+    raw_path: str,
+    origin: str,
+    self_origin: str | None,
+    **preflight: str | None,
+) -> Verdict:
+    return decide(
+        policies.routes,
+        method,
+        raw_path,
+        [origin],
+        self_origin=self_origin,
+        block_unmatched=policies.unmatched is Unmatched.BLOCK,
+        **preflight,
+    )
+
+
+def _print_verdict(verdict: Verdict, policies: Config, cross_origin: bool) -> None:
     route = verdict.route
     if route is not None:
         print(f"  route:    {route.name} ({policies.source}:{route.line})")
-        print(f"  origins:  {', '.join(route.origin_sources)}")
+        print(f"  origins:  {', '.join(route.origin_sources) or 'none (origins: [])'}")
     else:
         print("  route:    none")
     if verdict.routing_path is not None:
@@ -308,6 +329,9 @@ def _print_verdict(verdict: Verdict, policies: Config) -> None:
         print("  headers:  none")
     browser = _browser_view(verdict)
     print(f"  browser:  {browser}")
+    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin)
+    if exposure is not None:
+        print(f"  warning:  {exposure}")
 
 
 def _browser_view(verdict: Verdict) -> str:
