@@ -37,9 +37,10 @@ from aiohttp import web
 from .accesslog import UpstreamErrorLog
 from .admin import AdminState, make_admin_app
 from .forward import Upstream
-from .loader import PolicyError, load_policy_file
+from .loader import PolicyError, load_policy_bytes
 from .metrics import Metrics
 from .policy import Config
+from .policyread import BoundedReader
 from .server import EdgeServer, Observer, PolicyHolder
 
 log = logging.getLogger("cors_edge")
@@ -69,11 +70,6 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of the file's bytes (the same digest Config.sha256 holds)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class Service:
     """One running cors-edge: edge listener, admin listener, policy holder, upstream."""
 
@@ -85,6 +81,7 @@ class Service:
     ) -> None:
         self.options = options
         self.metrics = metrics if metrics is not None else Metrics()
+        self._policy_reader = BoundedReader(options.config)
         self.holder = PolicyHolder(self.load())
         policies = self.holder.current
         self.upstream = Upstream(policies.upstream, policies.timeouts, policies.limits)
@@ -108,8 +105,11 @@ class Service:
         self.edge_address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
 
-    def load(self) -> Config:
-        policies = load_policy_file(self.options.config)
+    def load(self, raw: bytes | None = None) -> Config:
+        """Compile the policy file's bytes (read now, bounded, unless given)."""
+        if raw is None:
+            raw = self._policy_reader.read_blocking()
+        policies = load_policy_bytes(raw, str(self.options.config))
         options = self.options
         return dataclasses.replace(
             policies,
@@ -127,12 +127,15 @@ class Service:
         task.add_done_callback(self._reload_tasks.discard)
 
     async def reload_in_background(self, reason: str) -> bool:
-        """Read and compile the file on a worker thread (a big policy takes a while),
-        then swap it in on the event loop, atomically with respect to requests."""
+        """Read the file off the loop (bounded in size and time, see proxy.policyread),
+        compile it on a worker thread (a big policy takes a while), then swap it in on
+        the event loop, atomically with respect to requests. The lock is never held
+        longer than the read timeout plus the compile: a stuck read wedges nothing."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             try:
-                policies = await loop.run_in_executor(None, self.load)
+                raw = await self._policy_reader.read()
+                policies = await loop.run_in_executor(None, self.load, raw)
             except Exception as error:
                 self._load_failed(reason, error)
                 return False
@@ -206,7 +209,8 @@ class Service:
         A Kubernetes ConfigMap volume swaps a ``..data`` symlink to a new directory;
         no inotify event reaches a watch on the file itself, and the mtime seen
         through the path can go backwards. Hashing the content read through the path
-        catches every swap. The file is small and read once per interval: no busy loop.
+        catches every swap. The file is small and read once per interval, off the
+        loop and bounded (proxy.policyread): a FIFO or a hung mount never freezes traffic.
         """
         path = self.options.config
         interval = max(self.options.watch_interval, 0.05)
@@ -215,13 +219,13 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             try:
-                digest = file_digest(path)
-            except OSError as error:
+                digest = hashlib.sha256(await self._policy_reader.read()).hexdigest()
+            except PolicyError as error:
                 if not missing:  # say it once, not every interval
                     log.warning(
                         "watch: cannot read %s (%s); keeping generation %d",
                         path,
-                        error.strerror or error,
+                        error.message.removeprefix("cannot read: "),
                         self.holder.generation,
                     )
                 missing = True

@@ -23,10 +23,11 @@ from .drafts import Located, PolicyError, PolicyFields, RouteDraft, Where, built
 from .lint import lint, lint_scheme
 from .policy import Config, Limits, RoutePolicy, Scheme, Timeouts, Unmatched
 from .policyfields import POLICY_KEYS, FieldReader
+from .policyread import read_policy_bytes
 from .routes import PathRule, RouteTable
 from .yamlwalk import Fields, Walker, compose, is_null
 
-__all__ = ["PolicyError", "load_policy_file", "load_policy_text"]
+__all__ = ["PolicyError", "load_policy_bytes", "load_policy_file", "load_policy_text"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -242,12 +243,13 @@ def load_policy_text(text: str, source: str = "<string>") -> Config:
 
 
 def load_policy_file(path: str | Path) -> Config:
-    """Read and compile a policy file; errors name the path as given."""
-    source = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise PolicyError(source, 0, "(file)", f"cannot read: {error.strerror}") from None
+    """Read and compile a policy file (a regular file, at most MAX_POLICY_BYTES);
+    errors name the path as given."""
+    return load_policy_bytes(read_policy_bytes(Path(path)), str(path))
+
+
+def load_policy_bytes(raw: bytes, source: str) -> Config:
+    """Compile a policy file's bytes; ``source`` names it in errors."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
