@@ -25,7 +25,7 @@ from .policy import Config, Limits, RoutePolicy, Scheme, Timeouts, Unmatched
 from .policyfields import POLICY_KEYS, FieldReader
 from .policyread import read_policy_bytes
 from .routes import PathRule, RouteTable
-from .yamlwalk import Fields, Walker, compose, is_null
+from .yamlwalk import Fields, UnreadableScalar, Walker, compose, is_null
 
 __all__ = ["PolicyError", "load_policy_bytes", "load_policy_file", "load_policy_text"]
 
@@ -225,7 +225,11 @@ def _value(field: Located[T] | None) -> T:
 def load_policy_text(text: str, source: str = "<string>") -> Config:
     """Parse and compile a policy document, or raise :class:`PolicyError`."""
     root = compose(text, source)
-    values = _PolicyReader(source).read(root)
+    try:
+        values = _PolicyReader(source).read(root)
+    except UnreadableScalar as error:
+        line = error.node.start_mark.line + 1
+        raise PolicyError(source, line, "(yaml)", f"invalid YAML: {error}") from None
     return Config(
         source=source,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
@@ -249,7 +253,7 @@ def load_policy_file(path: str | Path) -> Config:
 
 
 def load_policy_bytes(raw: bytes, source: str) -> Config:
-    """Compile a policy file's bytes; ``source`` names it in errors."""
+    """Compile a policy file's bytes (UTF-8), as read once by the caller."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
