@@ -103,3 +103,14 @@ def test_the_blocking_read_is_bounded_too(tmp_path: Path) -> None:
     assert good.read_blocking() == b"x: 1\n"
     with pytest.raises(PolicyError, match="No such file"):
         BoundedReader(tmp_path / "missing.yaml").read_blocking()
+
+
+def test_the_bytes_read_hash_to_the_configs_sha256(tmp_path: Path) -> None:
+    # --watch compares this digest with Config.sha256 to skip unchanged content.
+    import hashlib
+
+    from proxy.loader import load_policy_file
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("routes:\n  - {path: /api/**, origins: [http://localhost:3000]}\n")
+    assert hashlib.sha256(read_policy_bytes(path)).hexdigest() == load_policy_file(path).sha256
