@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from proxy.policyread import MAX_POLICY_BYTES
+from tests.ops.fleet_harness import start_fleet
 from tests.ops.harness import ORIGIN_A, ORIGIN_B, Variant, admin_get, check_visible, wait_log
 from tests.support import REPO, Edge, EdgeFactory
 
@@ -144,4 +145,20 @@ async def test_a_policy_over_the_size_limit_is_refused_on_reload(edge_factory: E
     refused = await wait_log(edge, r"reload \(SIGHUP\) refused.*")
     assert f"larger than the {MAX_POLICY_BYTES} byte limit" in refused[0]
     await asyncio.wait_for(assert_still_serving(edge, first), 30)
+    stop_and_expect_zero(edge)
+
+
+async def test_workers_parent_on_a_fifo_wedges_nothing(edge_factory: EdgeFactory) -> None:
+    # The same read, in `serve --workers N`: the parent reads for SIGHUP and --watch.
+    first = Variant(ORIGIN_A, 600)
+    edge = start_fleet(edge_factory, first, "--no-access-log", "--watch", "--watch-interval", "0.1")
+    replace_with(edge.config, make_fifo)
+    edge.signal(signal.SIGHUP)
+    refused = await wait_log(edge, r"reload \(SIGHUP\) refused, keeping generation 1.*")
+    assert f"{edge.config}:0 (file): cannot read: a FIFO" in refused[0]
+    await assert_still_serving(edge, first)
+    second = Variant(ORIGIN_B, 30, revision=1)
+    restore(edge.config, second.text())
+    await wait_log(edge, r"reload \(file changed\): policy \S+ generation 2")
+    await assert_still_serving(edge, second)
     stop_and_expect_zero(edge)
