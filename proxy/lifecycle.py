@@ -43,7 +43,7 @@ from .forward import Upstream
 from .loader import PolicyError, load_policy_bytes
 from .metrics import Metrics
 from .policy import Config
-from .policyread import BoundedReader
+from .policyread import BoundedReader, PolicySource
 from .protocol import EdgeHTTPServer
 from .records import Observer, PolicyHolder
 from .runtime import install_event_loop_policy, keep_freed_memory
@@ -69,6 +69,7 @@ class ServeOptions:
     watch: bool = False
     watch_interval: float = 1.0
     drain_delay: float = 0.0
+    policy_source: PolicySource | None = None  # None: the file; serve --allow-origin sets one
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -87,7 +88,7 @@ class Service:
     ) -> None:
         self.options = options
         self.metrics = metrics if metrics is not None else Metrics()
-        self._policy_reader = BoundedReader(options.config)
+        self._policy_reader = options.policy_source or BoundedReader(options.config)
         self.holder = PolicyHolder(self.load())
         policies = self.holder.current
         self.upstream = Upstream(policies.upstream, policies.timeouts, policies.limits)
@@ -116,7 +117,7 @@ class Service:
         return self.compile(self._policy_reader.read_blocking())  # bounded: proxy.policyread
 
     def compile(self, raw: bytes) -> Config:
-        policies = load_policy_bytes(raw, str(self.options.config))
+        policies = load_policy_bytes(raw, self._policy_reader.source)
         options = self.options
         return dataclasses.replace(
             policies,

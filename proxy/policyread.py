@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from .drafts import PolicyError
 
@@ -29,6 +31,19 @@ MAX_POLICY_BYTES = 8 * 1024 * 1024
 READ_TIMEOUT = 5.0  # seconds for open + read; a local file takes microseconds
 
 Reader = Callable[[Path], bytes]
+
+log = logging.getLogger("cors_edge")
+
+
+class PolicySource(Protocol):
+    """Where the running proxy gets its policy bytes: a file, or the command line."""
+
+    @property
+    def source(self) -> str: ...  # names the policy in errors and logs
+
+    def read_blocking(self) -> bytes: ...
+
+    async def read(self) -> bytes: ...
 
 
 def _refused(path: Path, message: str) -> PolicyError:
@@ -81,6 +96,7 @@ class BoundedReader:
         self, path: Path, timeout: float = READ_TIMEOUT, read: Reader = read_policy_bytes
     ) -> None:
         self.path = path
+        self.source = str(path)
         self.timeout = timeout
         self._read = read
         self._stuck: threading.Thread | None = None  # a read that overran its timeout
@@ -151,3 +167,18 @@ def _settle(result: asyncio.Future[bytes], value: bytes | BaseException) -> None
         result.set_exception(value)
     else:
         result.set_result(value)
+
+
+class FixedPolicy:
+    """A policy given on the command line (``serve --allow-origin``): no file to re-read."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self._raw = text.encode()
+        self.source = source
+
+    def read_blocking(self) -> bytes:
+        return self._raw
+
+    async def read(self) -> bytes:
+        log.info("no policy file to re-read (the policy comes from --allow-origin); keeping it")
+        return self._raw

@@ -114,3 +114,15 @@ def test_the_bytes_read_hash_to_the_configs_sha256(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("routes:\n  - {path: /api/**, origins: [http://localhost:3000]}\n")
     assert hashlib.sha256(read_policy_bytes(path)).hexdigest() == load_policy_file(path).sha256
+
+
+async def test_a_fixed_policy_says_there_is_no_file_to_re_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from proxy.policyread import FixedPolicy
+
+    fixed = FixedPolicy("routes: []\n", "--allow-origin x")
+    assert fixed.read_blocking() == b"routes: []\n" and fixed.source == "--allow-origin x"
+    with caplog.at_level("INFO", logger="cors_edge"):
+        assert await fixed.read() == b"routes: []\n"
+    assert "no policy file to re-read" in caplog.text
