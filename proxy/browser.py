@@ -252,12 +252,15 @@ def _origin_mismatch_reason(allow_origin: str) -> str:
     if "," in allow_origin or " " in allow_origin:
         return (
             f"The 'Access-Control-Allow-Origin' header contains multiple values"
-            f" '{allow_origin}', but only one is allowed."
+            f" '{allow_origin}', but only one is allowed. {_VALID}"
         )
     return (
         f"The 'Access-Control-Allow-Origin' header has a value '{allow_origin}' that is not"
-        f" equal to the supplied origin."
+        f" equal to the supplied origin. {_VALID}"
     )
+
+
+_VALID = "Have the server send the header with a valid value."
 
 
 _PREFLIGHT = "Response to preflight request doesn't pass access control check: "
@@ -278,6 +281,12 @@ def check_preflight(
     CORS-unsafe header names (what Access-Control-Request-Headers listed; see
     ``unsafe_header_names``).
     """
+    if 300 <= status <= 399:
+        # A redirect is not an ok status; Chromium says so before looking at anything else.
+        line = f"status {status} is a redirect: a preflight is never redirected -> fail"
+        return Check(
+            False, (line,), _PREFLIGHT + "Redirect is not allowed for a preflight request."
+        )
     # "7. If a CORS check for request and response returns success and response's
     # status is an ok status" -- on request, so the page's credentials mode is used.
     cors = check_response(origin=origin, credentials=credentials, response_headers=response_headers)

@@ -208,12 +208,21 @@ def test_preflight_passes_with_method_and_headers_listed() -> None:
     assert check.chromium_differs is None
 
 
-@pytest.mark.parametrize("status", [301, 403, 404, 500])
+@pytest.mark.parametrize("status", [400, 403, 404, 500])
 def test_preflight_needs_an_ok_status(status: int) -> None:
     check = _preflight("PUT", (), False, status, ("Access-Control-Allow-Methods", "PUT"))
     assert not check.ok
     assert check.reason.endswith("It does not have HTTP ok status.")
     assert check.reason.startswith("Response to preflight request doesn't pass")
+    for ok in (200, 204, 299):
+        assert _preflight("PUT", (), False, ok, ("Access-Control-Allow-Methods", "PUT")).ok
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_preflight_is_never_redirected(status: int) -> None:
+    check = _preflight("PUT", (), False, status, ("Access-Control-Allow-Methods", "PUT"))
+    assert not check.ok
+    assert check.reason.endswith("Redirect is not allowed for a preflight request.")
 
 
 def test_preflight_runs_the_cors_check_with_the_requests_credentials() -> None:
