@@ -134,6 +134,7 @@ CASES = [
         p=("Access-Control-Allow-Methods:PATCH",),
         tags=MISSING_METHOD,
     ),
+    # gunicorn refuses a lower-case method line with 400, after the preflight passed
     Case(
         "m-patch-lower-listed-lower",
         "F",
@@ -202,6 +203,59 @@ CASES = [
         tags=STAR_CREDS,
     ),
     Case("r-falcon-to-flask", "N", "/open/items/{id}", to="{F}/fc/open/{id}-b"),
+    Case(
+        "r-authorization-dropped-cross-origin",
+        "F",
+        "/manual/{id}",
+        headers=AUTH,
+        h=(A, "Location:{S}/open/{id}-b"),
+        p=("Access-Control-Allow-Headers:authorization",),
+        to="{S}/open/{id}-b",
+    ),
+    Case(
+        "r-303-post-becomes-get",
+        "F",
+        "/fc/open/{id}",
+        method="POST",
+        headers=J,
+        to="{S}/open/{id}-b",
+        code=303,
+    ),
+    # --- which requests are CORS-safelisted (Starlette /open refuses Range preflights) --
+    Case("s-range-safelisted", "S", "/open/{id}", headers=(("Range", "bytes=0-5"),)),
+    Case("s-range-suffix", "S", "/open/{id}", headers=(("Range", "bytes=-5"),)),
+    Case(
+        "s-text-plain-post",
+        "S",
+        "/open/{id}",
+        method="POST",
+        headers=(("Content-Type", "text/plain;charset=UTF-8"),),
+    ),
+    # /manual answers preflights without Access-Control-Allow-Headers: a preflight means blocked
+    Case(
+        "m-language-underscore",
+        "F",
+        "/manual/{id}",
+        headers=(("Accept-Language", "en_US"),),
+        h=(A,),
+    ),
+    Case(
+        "m-language-ok",
+        "F",
+        "/manual/{id}",
+        headers=(("Accept-Language", "en-US,fr;q=0.5"),),
+        h=(A,),
+    ),
+    Case("m-accept-brace", "F", "/manual/{id}", headers=(("Accept", "text/{x}"),), h=(A,)),
+    Case("m-content-type-json", "F", "/manual/{id}", method="POST", headers=J, h=(A,)),
+    Case(
+        "m-empty-list-items",
+        "F",
+        "/manual/{id}",
+        method="PUT",
+        h=(A,),
+        p=("Access-Control-Allow-Methods:GET, , PUT",),
+    ),
     # --- Starlette --------------------------------------------------------------------
     Case("s-open-get", "S", "/open/{id}"),
     Case("s-open-creds", "S", "/open/{id}", credentials=True, tags=STAR_CREDS),
