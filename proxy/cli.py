@@ -204,7 +204,7 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .lifecycle import ServeOptions, serve
-    from .server import Observer
+    from .records import Observer
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -263,7 +263,7 @@ def _explain(args: argparse.Namespace) -> int:
     print(f"request: {method} {args.path} from {args.origin}{credentials}")
     if needs_preflight(method, headers):
         verdict = decide(
-            policies,
+            policies.routes,
             "OPTIONS",
             raw_path,
             [args.origin],
@@ -295,7 +295,7 @@ def _explain(args: argparse.Namespace) -> int:
         print("\nstep 2, the actual request:")
     else:
         print("\nno preflight: the browser sends the request directly (a simple request).")
-    verdict = decide(policies, method, raw_path, [args.origin], self_origin=self_origin)
+    verdict = decide(policies.routes, method, raw_path, [args.origin], self_origin=self_origin)
     _print_verdict(verdict, policies, args.origin)
     if verdict.decision is Decision.NO_ROUTE:
         print("  browser:  depends on the upstream's own headers (cors-edge probe URL asks it)")
