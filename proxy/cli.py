@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, probe_cli
 from .browser import (
     Check,
     check_preflight,
@@ -161,29 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("path", help="request path (and query), as the browser sends it")
 
-    probe = commands.add_parser(
-        "probe",
-        help="send what a browser would for a fetch() from ORIGIN to any server, and judge it",
-    )
-    probe.add_argument("url", help="the URL the page fetches")
-    probe.add_argument("--origin", required=True, help="the page's origin (or null)")
-    probe.add_argument("--method", default="GET", help="the fetch() method (default %(default)s)")
-    probe.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="a request header the page sets; repeatable",
-    )
-    probe.add_argument(
-        "--credentials",
-        action="store_true",
-        help='fetch(..., {credentials: "include"})',
-    )
-    probe.add_argument("--json", action="store_true", help="print a machine-readable result")
-    probe.add_argument(
-        "--timeout", type=_seconds, default=10.0, help="per request, seconds (default %(default)s)"
-    )
+    probe_cli.add_parser(commands, _seconds)
     return parser
 
 
@@ -194,37 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     if args.command == "probe":
-        return _probe(args)
+        return probe_cli.run(args)
     return _explain(args)
-
-
-def _probe(args: argparse.Namespace) -> int:
-    """Exit 0 when a browser lets the page read the response, 1 when not, 2 on errors."""
-    import json
-
-    from .probe import ProbeError, probe, render
-
-    headers = []
-    for text in args.header:
-        name, colon, value = text.partition(":")
-        if not colon or not name.strip():
-            print(f"cors-edge probe: --header {text!r}: expected 'Name: value'", file=sys.stderr)
-            return 2
-        headers.append((name.strip(), value.strip()))
-    try:
-        result = probe(
-            args.url,
-            origin=args.origin,
-            method=args.method,
-            headers=headers,
-            credentials=args.credentials,
-            timeout=args.timeout,
-        )
-    except ProbeError as error:
-        print(f"cors-edge probe: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.as_json(), indent=2) if args.json else render(result))
-    return 0 if result.readable else 1
 
 
 def _serve(args: argparse.Namespace) -> int:
