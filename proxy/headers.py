@@ -92,15 +92,6 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def client_scheme(headers: HeaderLookup, trusted: bool) -> str:
-    """The scheme the client used: a trusted peer's ``X-Forwarded-Proto``, else http."""
-    if trusted:
-        forwarded = headers.get("X-Forwarded-Proto")
-        if forwarded:
-            return forwarded.split(",")[0].strip().lower()
-    return "http"
-
-
 def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
     """Upstream response headers minus hop-by-hop and ``Access-Control-*``."""
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
