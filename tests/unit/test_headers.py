@@ -8,7 +8,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.headers import (
     HOP_BY_HOP,
-    client_scheme,
     connection_tokens,
     is_trusted,
     response_headers,
@@ -95,13 +94,6 @@ def test_is_trusted() -> None:
     assert not is_trusted("not an address", networks)
     assert not is_trusted(None, networks)
     assert not is_trusted("10.1.2.3", ())
-
-
-def test_client_scheme_comes_from_a_trusted_peer_only() -> None:
-    forwarded = headers(("X-Forwarded-Proto", " HTTPS , http"))
-    assert client_scheme(forwarded, trusted=True) == "https"
-    assert client_scheme(forwarded, trusted=False) == "http"
-    assert client_scheme(headers(), trusted=True) == "http"
 
 
 def test_response_headers_drop_hop_by_hop_and_the_upstreams_cors() -> None:
