@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -157,11 +158,42 @@ def _client_body_failure(fault: BodyTooLarge | ClientBodyTimeout) -> ForwardFail
     return ForwardFailure(RequestError(ErrorKind.BODY_TOO_LARGE), 413, "request body too large")
 
 
-def _sending_failure(error: BaseException) -> ForwardFailure:
+def _bad_response(error: BaseException, limits: Limits) -> ForwardFailure | None:
+    """The upstream's response head refused by the parser (a header line past
+    ``limits.max_upstream_header_line``, malformed HTTP), said in words for the log.
+    aiohttp wraps the parser's exception (``ClientResponseError`` from a copy of it)."""
+    seen: BaseException | None = error
+    refused: HttpProcessingError | None = None
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, LineTooLong):
+            limit = limits.max_upstream_header_line
+            return _bad_response_failure(
+                f"a response header line over {limit} bytes (limits.max_upstream_header_line)"
+            )
+        if isinstance(seen, HttpProcessingError):
+            refused = seen
+        seen = seen.__cause__
+    if refused is None:
+        return None
+    reason = " ".join((refused.message or type(refused).__name__).split())[:200]
+    return _bad_response_failure(f"invalid response head ({reason})")
+
+
+def _bad_response_failure(detail: str) -> ForwardFailure:
+    error = RequestError(ErrorKind.BAD_RESPONSE, detail=detail)
+    return ForwardFailure(error, 502, "upstream sent an invalid response")
+
+
+def _sending_failure(error: BaseException, limits: Limits) -> ForwardFailure:
     """What a failure to send a request (and get its response head) means."""
     fault = _client_body_fault(error)
     if fault is not None:  # the client's body, not the upstream
         return _client_body_failure(fault)
+    bad = _bad_response(error, limits)
+    if bad is not None:
+        return bad
     if isinstance(error, aiohttp.ClientPayloadError):
         return ForwardFailure(
             RequestError(ErrorKind.PAYLOAD), 502, "upstream failed while receiving the request"
@@ -248,7 +280,13 @@ class Upstream:
                 chunked=None,
             )
         except (BodyTooLarge, ClientBodyTimeout, aiohttp.ClientError, OSError) as error:
-            raise _sending_failure(error) from error
+            raise _sending_failure(error, self.limits) from error
+        limit = self.limits.max_upstream_header_bytes
+        if sum(len(name) + len(value) + 4 for name, value in response.raw_headers) > limit:
+            response.close()  # the body is never read: the connection cannot be reused
+            raise _bad_response_failure(
+                f"a response head over {limit} bytes (limits.max_upstream_header_bytes)"
+            )
         return UpstreamResponse(response)
 
     async def connect_websocket(
@@ -305,6 +343,9 @@ class Upstream:
                 sock_read=self.timeouts.read,
             ),
             read_bufsize=STREAM_CHUNK,
+            # aiohttp's default (8190) refuses legal heads (a 9 KB Content-Security-Policy).
+            max_line_size=self.limits.max_upstream_header_line,
+            max_field_size=self.limits.max_upstream_header_line,
         )
 
     async def close(self) -> None:

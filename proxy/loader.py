@@ -48,6 +48,7 @@ _TIMEOUT_KEYS = frozenset(
 )
 _LIMIT_KEYS = frozenset(
     {"max_body_bytes", "max_header_bytes", "max_headers", "max_upstream_connections"}
+    | {"max_upstream_header_line", "max_upstream_header_bytes"}
 )
 _POLICY_KEYS = POLICY_KEYS
 _ROUTE_KEYS = _POLICY_KEYS | {"path", "regex"}

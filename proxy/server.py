@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
 from .cors import Verdict
@@ -220,9 +220,18 @@ class EdgeServer:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
             return web.Response(status=status, reason=reason, headers=out, body=body)
+        # Of unknown length, the body goes chunked to HTTP/1.1 clients and
+        # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
+        # choice when no Content-Length is set; the close must then really come,
+        # whatever keep-alive the HTTP/1.0 client asked for.
         response = web.StreamResponse(status=status, reason=reason, headers=out)
-        if "Content-Length" not in out and status not in (204, 304):
-            response.enable_chunked_encoding()
+        if (
+            request.version < HttpVersion11
+            and "Content-Length" not in out
+            and request.method != "HEAD"
+            and status not in (204, 304)
+        ):
+            response.force_close()
         await response.prepare(request)
         return await _stream(request, upstream_response, response, record)
 
