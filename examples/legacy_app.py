@@ -194,7 +194,13 @@ def upload() -> Response:
             break
         received += len(piece)
         digest.update(piece)
-    return jsonify(received=received, sha256=digest.hexdigest())
+    # The framing headers as Flask saw them: the body must arrive as the client sent it.
+    return jsonify(
+        received=received,
+        sha256=digest.hexdigest(),
+        content_encoding=request.headers.get("Content-Encoding"),
+        content_length=request.headers.get("Content-Length"),
+    )
 
 
 if __name__ == "__main__":

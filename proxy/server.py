@@ -99,6 +99,9 @@ class EdgeServer:
             max_field_size=limits.max_header_bytes,
             max_headers=limits.max_headers,
             keepalive_timeout=timeouts.keepalive,
+            # Request bodies go upstream byte for byte, Content-Encoding and all: inflating
+            # them here would forward a body that no longer matches its headers.
+            auto_decompress=False,
             access_log=None,
             **kwargs,
         )
