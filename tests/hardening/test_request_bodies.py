@@ -57,7 +57,7 @@ async def test_compressed_body_reaches_flask_untouched(
     data: object = pieces() if chunked else body
     async with (
         aiohttp.ClientSession(auto_decompress=False) as session,
-        session.post(f"{edge.url}/api/upload", data=data, headers=headers) as response,
+        session.post(f"{edge.url}/api/upload?framing=1", data=data, headers=headers) as response,
     ):
         assert response.status == 200, await response.text()
         seen = await response.json()
@@ -77,7 +77,7 @@ async def test_gzip_bomb_is_not_inflated_by_the_edge(edge_factory: EdgeFactory) 
     async with (
         aiohttp.ClientSession(auto_decompress=False) as session,
         session.post(
-            f"{edge.url}/api/upload", data=body, headers={"Content-Encoding": "gzip"}
+            f"{edge.url}/api/upload?framing=1", data=body, headers={"Content-Encoding": "gzip"}
         ) as response,
     ):
         assert response.status == 200
