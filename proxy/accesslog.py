@@ -29,7 +29,9 @@ log = logging.getLogger("cors_edge")
 
 ERROR_LOG_INTERVAL = 5.0
 # record.error values that are the client's doing: logged at INFO, not ERROR.
-CLIENT_ERRORS = frozenset({"body_too_large", "client_body_timeout", "client_body_incomplete"})
+CLIENT_ERRORS = frozenset(
+    {"body_too_large", "client_body_timeout", "client_body_incomplete", "client_aborted"}
+)
 
 
 _second: list[object] = [-1, ""]  # the last whole second formatted, and its text
@@ -196,6 +198,16 @@ class UpstreamErrorLog:
             return (
                 f"request body too large ({request}): raise limits.max_body_bytes if this "
                 "upload is legitimate."
+            )
+        if error == "client_aborted":
+            return (
+                f"client went away after {record.bytes_sent} bytes of the response "
+                f"({record.method} {record.path}): a cancelled download, not an upstream failure."
+            )
+        if error == "client_body_incomplete":
+            return (
+                f"client broke off its request body ({request}): a cancelled upload, not an "
+                "upstream failure."
             )
         if error == "client_body_timeout":
             return (

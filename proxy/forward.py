@@ -175,7 +175,14 @@ class ClientBodyTimeout(Exception):
     """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
 
 
-def client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout | None:
+class ClientBodyIncomplete(Exception):
+    """The client hung up (or broke its framing) before its request body was complete."""
+
+
+ClientBodyFault = BodyTooLarge | ClientBodyTimeout | ClientBodyIncomplete
+
+
+def client_body_fault(error: BaseException) -> ClientBodyFault | None:
     """The client-side cause of an upstream request failure, if that is what it was.
 
     aiohttp's client wraps an exception raised by the body iterator (in a
@@ -185,7 +192,7 @@ def client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout 
     for _ in range(5):
         if seen is None:
             break
-        if isinstance(seen, BodyTooLarge | ClientBodyTimeout):
+        if isinstance(seen, ClientBodyFault):
             return seen
         seen = seen.__cause__
     return None
@@ -199,14 +206,14 @@ async def limited_body(
     clients would otherwise hold an upstream connection for ever)."""
     received = 0
     while True:
-        if idle_timeout is None:
-            chunk = await content.readany()
-        else:
-            try:
-                async with asyncio.timeout(idle_timeout):
-                    chunk = await content.readany()
-            except TimeoutError:
-                raise ClientBodyTimeout from None
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await content.readany()
+        except TimeoutError:
+            raise ClientBodyTimeout from None
+        except (aiohttp.ClientPayloadError, ConnectionError) as error:
+            # The client went away mid-body: its doing, not the upstream's.
+            raise ClientBodyIncomplete from error
         if not chunk:
             return
         received += len(chunk)

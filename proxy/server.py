@@ -18,6 +18,7 @@ from .cors import Decision, Verdict, VerdictCache
 from .edge_answers import SERVER, edge_answer
 from .forward import (
     BodyTooLarge,
+    ClientBodyIncomplete,
     ClientBodyTimeout,
     Upstream,
     client_body_fault,
@@ -226,7 +227,7 @@ class EdgeServer:
                 compress=None,
                 chunked=None,
             )
-        except (BodyTooLarge, ClientBodyTimeout) as error:
+        except (BodyTooLarge, ClientBodyTimeout, ClientBodyIncomplete) as error:
             return _client_body_answer(verdict, error, record)
         except aiohttp.ClientPayloadError as error:
             if client_body_fault(error) is not None:
@@ -295,13 +296,20 @@ class EdgeServer:
         )
         if "Content-Length" not in out and upstream_response.status not in (204, 304):
             response.enable_chunked_encoding()
-        await response.prepare(request)
         content = upstream_response.content
         try:
+            await response.prepare(request)
             while True:
-                # readchunk() hands over each received piece as is; readany() would
-                # first join everything buffered into a new bytes object (a copy).
-                chunk, _ = await content.readchunk()
+                try:
+                    # readchunk() hands over each received piece as is; readany() would
+                    # first join everything buffered into a new bytes object (a copy).
+                    chunk, _ = await content.readchunk()
+                except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                    # Headers are gone already; abort so the client sees a broken
+                    # response, never a truncated "success".
+                    record.error = "aborted:" + _error_kind(error)
+                    _abort(request)
+                    return response
                 if not chunk:
                     # (b"", True) marks a chunk boundary, but aiohttp's shared empty
                     # payload (HEAD, 204, 304) answers it for ever: only EOF ends this.
@@ -310,15 +318,18 @@ class EdgeServer:
                     continue
                 await response.write(chunk)
                 record.bytes_sent += len(chunk)
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            # Headers are gone already; abort so the client sees a broken response,
-            # never a truncated "success".
-            record.error = "aborted:" + _error_kind(error)
-            if request.transport is not None:
-                request.transport.abort()
-            return response
-        await response.write_eof()
+            await response.write_eof()
+        except OSError:
+            # Only writes to the client are left in here: the user went away (closed
+            # the tab, cancelled the download). Not an upstream failure.
+            record.error = "client_aborted"
+            _abort(request)
         return response
+
+
+def _abort(request: web.BaseRequest) -> None:
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _error_answer(verdict: Verdict, status: int, message: str) -> web.Response:
@@ -338,8 +349,15 @@ def _error_answer(verdict: Verdict, status: int, message: str) -> web.Response:
 def _client_body_answer(
     verdict: Verdict, error: BaseException, record: RequestRecord
 ) -> web.Response:
-    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``."""
-    if isinstance(client_body_fault(error), ClientBodyTimeout):
+    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``,
+    400 for a body the client broke off."""
+    fault = client_body_fault(error)
+    if isinstance(fault, ClientBodyIncomplete):
+        record.error = "client_body_incomplete"
+        response = _error_answer(verdict, 400, "request body incomplete")
+        response.force_close()
+        return response
+    if isinstance(fault, ClientBodyTimeout):
         record.error = "client_body_timeout"
         response = _error_answer(verdict, 408, "request body timed out")
         response.force_close()  # the rest of the body may still be on its way
