@@ -199,6 +199,11 @@ class UpstreamErrorLog:
                 f"request body too large ({request}): raise limits.max_body_bytes if this "
                 "upload is legitimate."
             )
+        if error == "websocket_handshake":
+            return (
+                f"upstream {upstream} did not accept a WebSocket upgrade ({request}): it "
+                "answered without switching protocols; is this path a WebSocket endpoint?"
+            )
         if error == "client_aborted":
             return (
                 f"client went away after {record.bytes_sent} bytes of the response "

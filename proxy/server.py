@@ -194,7 +194,9 @@ class EdgeServer:
             request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
         )
         if is_websocket_upgrade(request):
-            return await relay_websocket(request, self.upstream, raw_target, out_headers, verdict)
+            return await relay_websocket(
+                request, self.upstream, raw_target, out_headers, verdict, record
+            )
         body: bytes | AsyncIterator[bytes] | None = None
         if has_body:
             length = request.content_length

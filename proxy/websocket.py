@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -16,6 +18,9 @@ from multidict import CIMultiDict
 
 from .cors import Verdict
 from .forward import Upstream
+
+if TYPE_CHECKING:
+    from .server import RequestRecord
 
 # Negotiated per hop by aiohttp on each side; the rest of the handshake is forwarded.
 _HANDSHAKE_HEADERS = frozenset(
@@ -44,6 +49,7 @@ async def relay_websocket(
     raw_target: str,
     out_headers: CIMultiDict[str],
     verdict: Verdict,
+    record: RequestRecord,
 ) -> web.StreamResponse:
     """Connect upstream first; only then accept the client, with the same subprotocol."""
     for name in list(out_headers):
@@ -64,9 +70,10 @@ async def relay_websocket(
             max_msg_size=0,
         )
     except aiohttp.WSServerHandshakeError as error:
-        return web.Response(status=error.status or 502, text="upstream refused the WebSocket")
-    except (aiohttp.ClientError, OSError, TimeoutError):
-        return web.Response(status=502, text="upstream unavailable")
+        return _handshake_failed(verdict, error.status, record)
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        record.error = "connect" if isinstance(error, aiohttp.ClientConnectorError) else "websocket"
+        return _refusal(verdict, 502, "upstream unavailable")
     client_ws = web.WebSocketResponse(
         protocols=[upstream_ws.protocol] if upstream_ws.protocol else (),
         autoping=False,
@@ -108,3 +115,25 @@ async def _pump(
         elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             break
     await sink.close(code=source.close_code or 1000)
+
+
+def _handshake_failed(verdict: Verdict, status: int, record: RequestRecord) -> web.Response:
+    """The upstream did not switch protocols. Its deliberate refusals (4xx: not found,
+    not authorised) are relayed; anything else (a 200, a redirect, a 101 with a wrong
+    ``Sec-WebSocket-Accept``, a 5xx) is not a WebSocket: 502, never the upstream's status,
+    which would tell the client a failed upgrade succeeded."""
+    if 400 <= status < 500:
+        return _refusal(verdict, status, "upstream refused the WebSocket")
+    record.error = "websocket_handshake"
+    return _refusal(verdict, 502, f"upstream answered the WebSocket upgrade with {status}")
+
+
+def _refusal(verdict: Verdict, status: int, message: str) -> web.Response:
+    response = web.Response(
+        status=status,
+        text=json.dumps({"error": message, "status": status}),
+        content_type="application/json",
+    )
+    if verdict.vary:
+        response.headers["Vary"] = verdict.vary
+    return response
