@@ -29,9 +29,15 @@ from .forward import (
     response_headers,
     upstream_request_headers,
 )
+from .origins import parse_origin
 from .policy import Config
 from .protocol import EdgeHTTPServer
-from .websocket import is_websocket_upgrade, relay_websocket
+from .websocket import (
+    is_websocket_upgrade,
+    may_carry_credentials,
+    relay_websocket,
+    strip_credentials,
+)
 
 log = logging.getLogger("cors_edge")
 
@@ -194,6 +200,7 @@ class EdgeServer:
             request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
         )
         if is_websocket_upgrade(request):
+            _websocket_credentials(request, verdict, trusted, out_headers)
             return await relay_websocket(
                 request, self.upstream, raw_target, out_headers, verdict, record
             )
@@ -366,6 +373,17 @@ def _client_body_answer(
         return response
     record.error = "body_too_large"
     return _error_answer(verdict, 413, "request body too large")
+
+
+def _websocket_credentials(
+    request: web.BaseRequest, verdict: Verdict, trusted: bool, out_headers: CIMultiDict[str]
+) -> None:
+    """Drop cookies and HTTP auth from an upgrade the route does not grant them to."""
+    headers = request.headers
+    host = headers.get("Host")
+    self_origin = parse_origin(f"{_client_scheme(headers, trusted)}://{host}") if host else None
+    if not may_carry_credentials(verdict, headers.getall("Origin", []), self_origin):
+        strip_credentials(out_headers)
 
 
 def _peer(request: web.BaseRequest) -> str | None:

@@ -16,8 +16,9 @@ import aiohttp
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
-from .cors import Verdict
+from .cors import Decision, Verdict
 from .forward import Upstream
+from .origins import parse_origin
 
 if TYPE_CHECKING:
     from .server import RequestRecord
@@ -32,6 +33,42 @@ _HANDSHAKE_HEADERS = frozenset(
         "sec-websocket-accept",
     }
 )
+
+
+# The credentials a browser attaches to a WebSocket handshake on its own.
+_CREDENTIALS = ("Cookie", "Authorization")
+
+
+def may_carry_credentials(verdict: Verdict, origins: list[str], self_origin: str | None) -> bool:
+    """Whether an upgrade may take the user's cookies and HTTP auth upstream.
+
+    Browsers apply no CORS to WebSockets: a page on any site reads everything the
+    socket says, with the victim's cookies attached. So credentials go up only where
+    a credentialed CORS read would be allowed too: same-origin, non-browser (no
+    ``Origin``), or an allowed origin on a ``supports_credentials`` route. A
+    cross-origin upgrade anywhere else (``origins: "*"``, a route without credentials,
+    a refused origin under ``enforce: false``, a path no route covers) is stripped,
+    not refused: a public socket keeps working for everyone, anonymously.
+    """
+    decision = verdict.decision
+    if decision in (Decision.SAME_ORIGIN, Decision.NO_ORIGIN):
+        return True
+    if decision is Decision.ALLOWED:
+        return verdict.route is not None and verdict.route.supports_credentials
+    if decision is Decision.NO_ROUTE:
+        if not origins:
+            return True
+        return (
+            len(origins) == 1
+            and self_origin is not None
+            and (parse_origin(origins[0]) == self_origin)
+        )
+    return False
+
+
+def strip_credentials(headers: CIMultiDict[str]) -> None:
+    for name in _CREDENTIALS:
+        headers.popall(name, None)
 
 
 def is_websocket_upgrade(request: web.BaseRequest) -> bool:

@@ -35,7 +35,7 @@ class WsUpstream:
 
     async def start(self) -> WsUpstream:
         app = web.Application()
-        app.router.add_get("/ws/headers", self._headers)
+        app.router.add_get("/{prefix:.*}/headers", self._headers)  # under any prefix
         app.router.add_get("/ws/echo", self._echo)
         app.router.add_get("/ws/idle", self._echo)
         app.router.add_get("/ws/big", self._big)
