@@ -88,7 +88,12 @@ async def relay_websocket(
     verdict: Verdict,
     record: RequestRecord,
 ) -> web.StreamResponse:
-    """Connect upstream first; only then accept the client, with the same subprotocol."""
+    """Connect upstream first; only then accept the client, with the same subprotocol.
+
+    A message past ``limits.max_websocket_message`` on either hop closes that hop with
+    1009 (aiohttp does it as it reads), and the pump then closes the other with 1009.
+    """
+    max_message = upstream.limits.max_websocket_message
     for name in list(out_headers):
         if name.lower() in _HANDSHAKE_HEADERS:
             del out_headers[name]
@@ -104,7 +109,9 @@ async def relay_websocket(
             headers=out_headers,
             protocols=protocols,
             autoping=False,
-            max_msg_size=0,
+            # Bounds the inflated size too (aiohttp inflates at most this much + 1):
+            # a small compressed frame cannot blow up in memory.
+            max_msg_size=max_message + 1,
         )
     except aiohttp.WSServerHandshakeError as error:
         return _handshake_failed(verdict, error.status, record)
@@ -114,15 +121,39 @@ async def relay_websocket(
     client_ws = web.WebSocketResponse(
         protocols=[upstream_ws.protocol] if upstream_ws.protocol else (),
         autoping=False,
-        max_msg_size=0,
+        max_msg_size=max_message + 1,
     )
     if verdict.vary:
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
     async with upstream_ws:
+        await Relay(client_ws, upstream_ws, max_message).run()
+    return client_ws
+
+
+AnyWebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+_CLOSE_WAIT = 2.0  # how long a close frame waits for the peer's answer
+
+
+class Relay:
+    """One relayed WebSocket: a pump each way; whichever side ends first decides the
+    close code both sides get."""
+
+    def __init__(
+        self,
+        client: web.WebSocketResponse,
+        upstream: aiohttp.ClientWebSocketResponse,
+        max_message: int,
+    ) -> None:
+        self.client = client
+        self.upstream = upstream
+        self.max_message = max_message
+        self.code: int | None = None  # the close code both sides get, once decided
+
+    async def run(self) -> None:
         pumps = [
-            asyncio.ensure_future(_pump(client_ws, upstream_ws)),
-            asyncio.ensure_future(_pump(upstream_ws, client_ws)),
+            asyncio.ensure_future(self._pump(self.client, self.upstream)),
+            asyncio.ensure_future(self._pump(self.upstream, self.client)),
         ]
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -132,26 +163,36 @@ async def relay_websocket(
             for pump in pumps:
                 with contextlib.suppress(asyncio.CancelledError):
                     await pump
-    await client_ws.close()
-    return client_ws
+            await self._close_both(self.code or 1000)
 
+    async def _pump(self, source: AnyWebSocket, sink: AnyWebSocket) -> None:
+        async for message in source:
+            kind = message.type
+            if kind is WSMsgType.ERROR:
+                # aiohttp closed the source: 1009 past its bound, 1002 on a protocol
+                # error. Its own close_code may say 1006 if the peer never answered.
+                data = message.data
+                self.code = data.code if isinstance(data, aiohttp.WebSocketError) else 1011
+                return
+            if kind in (WSMsgType.TEXT, WSMsgType.BINARY) and len(message.data) > self.max_message:
+                # aiohttp stops reading at max_message + 1 bytes (inflated): this is the
+                # exact bound, the same on both hops.
+                self.code = 1009
+                return
+            if kind is WSMsgType.TEXT:
+                await sink.send_str(message.data)
+            elif kind is WSMsgType.BINARY:
+                await sink.send_bytes(message.data)
+            elif kind is WSMsgType.PING:
+                await sink.ping(message.data)
+            elif kind is WSMsgType.PONG:
+                await sink.pong(message.data)
+        self.code = source.close_code or 1000  # the source closed: its code
 
-async def _pump(
-    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-) -> None:
-    async for message in source:
-        if message.type is WSMsgType.TEXT:
-            await sink.send_str(message.data)
-        elif message.type is WSMsgType.BINARY:
-            await sink.send_bytes(message.data)
-        elif message.type is WSMsgType.PING:
-            await sink.ping(message.data)
-        elif message.type is WSMsgType.PONG:
-            await sink.pong(message.data)
-        elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            break
-    await sink.close(code=source.close_code or 1000)
+    async def _close_both(self, code: int) -> None:
+        for ws in (self.client, self.upstream):
+            with contextlib.suppress(TimeoutError, ConnectionError, aiohttp.ClientError):
+                await asyncio.wait_for(ws.close(code=code), _CLOSE_WAIT)
 
 
 def _handshake_failed(verdict: Verdict, status: int, record: RequestRecord) -> web.Response:

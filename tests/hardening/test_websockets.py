@@ -6,16 +6,25 @@ frames no library would send) on loopback, real sockets; RSS is read with psutil
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
+from tests.e2e.test_streaming_e2e import RssWatch
 from tests.support import Edge, EdgeFactory
 
 from .conftest import assert_no_tracebacks
-from .wsupstream import WsUpstream
+from .wsupstream import (
+    BombUpstream,
+    WsUpstream,
+    close_code_after,
+    deflate_bomb,
+    frame,
+    raw_ws_connect,
+)
 
 POLICY = """
 routes:
@@ -113,3 +122,98 @@ async def test_cross_origin_upgrade_carries_no_credentials_unless_granted(
     if carried:
         assert seen["cookie"] == SECRETS["Cookie"]
     assert seen.get("origin") == origin  # the upstream still sees who is asking
+
+
+# --- message size, both hops, permessage-deflate (defect 3) --------------------------
+
+ORIGIN = "https://app.example.com"
+BOMB_INFLATED = 300 * 1024 * 1024  # ~300 KB on the wire
+MAX_GROWTH = 64 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    payload = deflate_bomb(BOMB_INFLATED)
+    assert 250_000 < len(payload) < 350_000
+    return payload
+
+
+async def test_compressed_bomb_from_the_client_is_refused_with_1009(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream, bomb: bytes
+) -> None:
+    edge = edge_factory(POLICY, upstream_url=ws_upstream.url)
+    reader, writer, head = await raw_ws_connect(edge.port, "/ws/echo", ORIGIN)
+    try:
+        assert head.startswith("HTTP/1.1 101"), head
+        assert "permessage-deflate" in head  # the edge accepted compression
+        with RssWatch(edge.process.pid) as watch:
+            writer.write(frame(bomb, compressed=True, mask=True))
+            await writer.drain()
+            code = await asyncio.wait_for(close_code_after(reader, writer), 30)
+    finally:
+        writer.close()
+    assert code == 1009
+    print(f"client bomb: edge RSS grew {watch.growth / 1e6:.1f} MB")
+    assert watch.growth < MAX_GROWTH, f"edge RSS grew {watch.growth / 1e6:.0f} MB"
+    await _until(lambda: ws_upstream.close_codes)
+    assert ws_upstream.close_codes == [1009]
+    assert ws_upstream.received_sizes == []  # nothing of it reached the upstream
+    assert_no_tracebacks(edge)
+
+
+async def test_compressed_bomb_from_the_upstream_is_refused_with_1009(
+    edge_factory: EdgeFactory, bomb: bytes
+) -> None:
+    upstream = await BombUpstream(bomb, BOMB_INFLATED).start()
+    try:
+        edge = edge_factory(POLICY, upstream_url=upstream.url)
+        async with aiohttp.ClientSession() as session:
+            with RssWatch(edge.process.pid) as watch:
+                async with session.ws_connect(
+                    _ws_url(edge, "/ws/bomb"), headers={"Origin": ORIGIN}, max_msg_size=0
+                ) as ws:
+                    message = await ws.receive(timeout=30)
+                    assert message.type is aiohttp.WSMsgType.CLOSE, message
+                    assert message.data == 1009
+        print(f"upstream bomb: edge RSS grew {watch.growth / 1e6:.1f} MB")
+        assert watch.growth < MAX_GROWTH, f"edge RSS grew {watch.growth / 1e6:.0f} MB"
+        await _until(lambda: upstream.close_codes)
+        assert upstream.close_codes == [1009]
+        assert len(upstream.compressed) == 1
+    finally:
+        await upstream.stop()
+    assert_no_tracebacks(edge)
+
+
+@pytest.mark.parametrize(("size", "closed"), [(65536, False), (65537, True)])
+async def test_message_size_limit_is_configurable(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream, size: int, closed: bool
+) -> None:
+    edge = edge_factory(
+        "limits: {max_websocket_message: 65536}\n" + POLICY, upstream_url=ws_upstream.url
+    )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            _ws_url(edge, f"/ws/big?size={size}"), headers={"Origin": ORIGIN}, max_msg_size=0
+        ) as ws,
+    ):
+        message = await ws.receive(timeout=10)
+        if closed:
+            assert message.type is aiohttp.WSMsgType.CLOSE
+            assert message.data == 1009
+        else:
+            assert message.type is aiohttp.WSMsgType.BINARY
+            assert len(message.data) == size
+            # And the client's way: one byte over is refused too.
+            await ws.send_bytes(b"y" * (size + 1))
+            answer = await ws.receive(timeout=10)
+            assert answer.type is aiohttp.WSMsgType.CLOSE
+            assert answer.data == 1009
+
+
+async def _until(predicate: object, timeout: float = 10.0) -> None:
+    """Wait for a condition another task (the upstream's) makes true; a safety net only."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate() and asyncio.get_running_loop().time() < deadline:  # type: ignore[operator]
+        await asyncio.sleep(0.05)

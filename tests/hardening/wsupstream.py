@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 @dataclass
@@ -123,16 +123,18 @@ def frame(payload: bytes, *, opcode: int = 0x2, compressed: bool, mask: bool) ->
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """Read one unmasked frame: (opcode, payload)."""
+    """Read one frame (masked or not): (opcode, payload). For small frames only."""
     first, second = await reader.readexactly(2)
     length = second & 0x7F
     if length == 126:
         length = int.from_bytes(await reader.readexactly(2), "big")
     elif length == 127:
         length = int.from_bytes(await reader.readexactly(8), "big")
-    if second & 0x80:
-        await reader.readexactly(4)
-    return first & 0x0F, await reader.readexactly(length)
+    key = await reader.readexactly(4) if second & 0x80 else b""
+    payload = await reader.readexactly(length)
+    if key:
+        payload = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
+    return first & 0x0F, payload
 
 
 def accept_key(key: str) -> str:
@@ -141,12 +143,16 @@ def accept_key(key: str) -> str:
 
 @dataclass
 class BombUpstream:
-    """A raw WebSocket server: accepts with permessage-deflate, sends one compressed
-    frame of ``payload`` and then waits for the peer's close frame (its code is kept)."""
+    """A raw WebSocket server sending one oversized message, then waiting for the peer's
+    close frame (its code is kept). Offered permessage-deflate, it sends ``payload`` as
+    one compressed frame; otherwise one uncompressed frame announcing ``inflated`` bytes,
+    streamed until the peer gives up."""
 
     payload: bytes
+    inflated: int
     url: str = ""
     close_codes: list[int] = field(default_factory=list)
+    compressed: list[bool] = field(default_factory=list)
     _server: asyncio.Server | None = None
 
     async def start(self) -> BombUpstream:
@@ -161,22 +167,28 @@ class BombUpstream:
             await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sender: asyncio.Task[None] | None = None
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            key = ""
-            for line in head.decode("latin-1").split("\r\n")[1:]:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            fields = {}
+            for line in head.split("\r\n")[1:]:
                 name, _, value = line.partition(":")
-                if name.strip().lower() == "sec-websocket-key":
-                    key = value.strip()
+                fields[name.strip().lower()] = value.strip()
+            deflate = "permessage-deflate" in fields.get("sec-websocket-extensions", "")
+            self.compressed.append(deflate)
+            extension = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
             writer.write(
                 (
                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept_key(key)}\r\n"
-                    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+                    "Connection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {accept_key(fields['sec-websocket-key'])}\r\n"
+                    f"{extension}\r\n"
                 ).encode()
             )
-            writer.write(frame(self.payload, compressed=True, mask=False))
-            await writer.drain()
+            if deflate:
+                writer.write(frame(self.payload, compressed=True, mask=False))
+            else:
+                sender = asyncio.ensure_future(self._stream_zeros(writer))
             while True:
                 opcode, data = await read_frame(reader)
                 if opcode == 0x8:
@@ -185,4 +197,47 @@ class BombUpstream:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            if sender is not None:
+                sender.cancel()
             writer.close()
+
+    async def _stream_zeros(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(bytes([0x82, 127]) + self.inflated.to_bytes(8, "big"))
+        block = bytes(1024 * 1024)
+        for _ in range(self.inflated // len(block)):
+            writer.write(block)
+            await writer.drain()
+
+
+async def raw_ws_connect(
+    port: int, path: str, origin: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+    """A WebSocket handshake over a plain socket, offering permessage-deflate.
+    Returns the streams and the response head."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Extensions: permessage-deflate\r\nOrigin: {origin}\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    return reader, writer, head
+
+
+async def close_code_after(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> int | None:
+    """Read frames until a close frame and answer it, as a browser does: its code
+    (1005 without one), None at EOF."""
+    while True:
+        try:
+            opcode, data = await read_frame(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        if opcode == 0x8:
+            writer.write(frame(data[:2], opcode=0x8, compressed=False, mask=True))
+            return int.from_bytes(data[:2], "big") if data else 1005
