@@ -33,6 +33,7 @@ from .origins import parse_origin
 from .policy import Config
 from .protocol import EdgeHTTPServer
 from .websocket import (
+    Relays,
     is_websocket_upgrade,
     may_carry_credentials,
     relay_websocket,
@@ -93,6 +94,7 @@ class EdgeServer:
         self.upstream = upstream
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
+        self.websockets = Relays()
         self._verdicts = VerdictCache(holder.current)
 
     def make_server(self, **kwargs: Any) -> web.Server:
@@ -202,7 +204,7 @@ class EdgeServer:
         if is_websocket_upgrade(request):
             _websocket_credentials(request, verdict, trusted, out_headers)
             return await relay_websocket(
-                request, self.upstream, raw_target, out_headers, verdict, record
+                request, self.upstream, raw_target, out_headers, verdict, record, self.websockets
             )
         body: bytes | AsyncIterator[bytes] | None = None
         if has_body:

@@ -87,6 +87,7 @@ async def relay_websocket(
     out_headers: CIMultiDict[str],
     verdict: Verdict,
     record: RequestRecord,
+    relays: Relays,
 ) -> web.StreamResponse:
     """Connect upstream first; only then accept the client, with the same subprotocol.
 
@@ -126,9 +127,27 @@ async def relay_websocket(
     if verdict.vary:
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
-    async with upstream_ws:
-        await Relay(client_ws, upstream_ws, max_message).run()
+    relay = Relay(client_ws, upstream_ws, max_message)
+    relays.active.add(relay)
+    try:
+        async with upstream_ws:
+            await relay.run()
+    finally:
+        relays.active.discard(relay)
     return client_ws
+
+
+class Relays:
+    """The WebSockets being relayed now, so shutdown can close them properly."""
+
+    def __init__(self) -> None:
+        self.active: set[Relay] = set()
+
+    def going_away(self) -> int:
+        """Close every relayed socket with 1001 Going Away (both sides); how many."""
+        for relay in list(self.active):
+            relay.going_away()
+        return len(self.active)
 
 
 AnyWebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
@@ -149,20 +168,31 @@ class Relay:
         self.upstream = upstream
         self.max_message = max_message
         self.code: int | None = None  # the close code both sides get, once decided
+        self._stop = asyncio.Event()
+
+    def going_away(self) -> None:
+        """The edge is shutting down: end the relay with 1001 on both sides."""
+        if self.code is None:
+            self.code = 1001
+        self._stop.set()
 
     async def run(self) -> None:
-        pumps = [
+        tasks = [
             asyncio.ensure_future(self._pump(self.client, self.upstream)),
             asyncio.ensure_future(self._pump(self.upstream, self.client)),
+            asyncio.ensure_future(self._stop.wait()),
         ]
         try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self.going_away()  # cut at the end of the grace period: still say goodbye
+            raise
         finally:
-            for pump in pumps:
-                pump.cancel()
-            for pump in pumps:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                    await task
             await self._close_both(self.code or 1000)
 
     async def _pump(self, source: AnyWebSocket, sink: AnyWebSocket) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -217,3 +218,26 @@ async def _until(predicate: object, timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate() and asyncio.get_running_loop().time() < deadline:  # type: ignore[operator]
         await asyncio.sleep(0.05)
+
+
+# --- shutdown says goodbye (defect 14) -----------------------------------------------
+
+
+async def test_shutdown_closes_websockets_with_going_away(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    edge = edge_factory(POLICY, "--grace", "5", upstream_url=ws_upstream.url)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(_ws_url(edge, "/ws/echo"), headers={"Origin": ORIGIN}) as ws,
+    ):
+        await ws.send_str("hi")
+        assert await ws.receive_str(timeout=10) == "echo:hi"
+        edge.signal(signal.SIGTERM)
+        message = await ws.receive(timeout=30)
+        assert message.type is aiohttp.WSMsgType.CLOSE, message
+        assert message.data == 1001
+    await _until(lambda: ws_upstream.close_codes)
+    assert ws_upstream.close_codes == [1001]
+    assert edge.process.wait(30) == 0
+    assert_no_tracebacks(edge)
