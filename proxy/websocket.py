@@ -2,29 +2,29 @@
 
 Browsers do not apply CORS to WebSockets, but they do send ``Origin``: the edge's
 decision (made before this runs) therefore also stops cross-site WebSocket
-hijacking on routes with ``enforce: true``.
+hijacking on routes with ``enforce: true``. The upstream side is opened through
+:meth:`proxy.forward.Upstream.connect_websocket`; a refusal is an ordinary
+:func:`~proxy.edge_answers.error_answer`. Public aiohttp API only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import WSMsgType, web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .cors import Decision, Verdict
-from .forward import Upstream
+from .edge_answers import error_answer
+from .forward import ForwardFailure, Upstream
+from .headers import client_scheme
 from .origins import parse_origin
-
-if TYPE_CHECKING:
-    from .server import RequestRecord
+from .records import RequestRecord
 
 # Negotiated per hop by aiohttp on each side; the rest of the handshake is forwarded.
-_HANDSHAKE_HEADERS = frozenset(
+_HANDSHAKE = frozenset(
     {
         "sec-websocket-key",
         "sec-websocket-version",
@@ -39,7 +39,7 @@ _HANDSHAKE_HEADERS = frozenset(
 _CREDENTIALS = ("Cookie", "Authorization")
 
 
-def may_carry_credentials(verdict: Verdict, origins: list[str], self_origin: str | None) -> bool:
+def may_carry_credentials(verdict: Verdict, headers: CIMultiDictProxy[str], trusted: bool) -> bool:
     """Whether an upgrade may take the user's cookies and HTTP auth upstream.
 
     Browsers apply no CORS to WebSockets: a page on any site reads everything the
@@ -56,8 +56,11 @@ def may_carry_credentials(verdict: Verdict, origins: list[str], self_origin: str
     if decision is Decision.ALLOWED:
         return verdict.route is not None and verdict.route.supports_credentials
     if decision is Decision.NO_ROUTE:
+        origins = headers.getall("Origin", [])
         if not origins:
             return True
+        host = headers.get("Host")
+        self_origin = parse_origin(f"{client_scheme(headers, trusted)}://{host}") if host else None
         return (
             len(origins) == 1
             and self_origin is not None
@@ -91,13 +94,12 @@ async def relay_websocket(
 ) -> web.StreamResponse:
     """Connect upstream first; only then accept the client, with the same subprotocol.
 
-    A message past ``limits.max_websocket_message`` on either hop closes that hop with
-    1009 (aiohttp does it as it reads), and the pump then closes the other with 1009.
+    A message past ``limits.max_websocket_message`` on either hop closes both sides
+    with 1009. ``out_headers`` (the headers prepared for the upstream) is left as it is.
     """
-    max_message = upstream.limits.max_websocket_message
-    for name in list(out_headers):
-        if name.lower() in _HANDSHAKE_HEADERS:
-            del out_headers[name]
+    headers = CIMultiDict(
+        (name, value) for name, value in out_headers.items() if name.lower() not in _HANDSHAKE
+    )
     protocols = [
         protocol.strip()
         for value in request.headers.getall("Sec-WebSocket-Protocol", ())
@@ -105,26 +107,18 @@ async def relay_websocket(
         if protocol.strip()
     ]
     try:
-        upstream_ws = await upstream.session.ws_connect(
-            upstream.url(raw_target),
-            headers=out_headers,
-            protocols=protocols,
-            autoping=False,
-            # Bounds the inflated size too (aiohttp inflates at most this much + 1):
-            # a small compressed frame cannot blow up in memory.
-            max_msg_size=max_message + 1,
-        )
-    except aiohttp.WSServerHandshakeError as error:
-        return _handshake_failed(verdict, error.status, record)
-    except (aiohttp.ClientError, OSError, TimeoutError) as error:
-        record.error = "connect" if isinstance(error, aiohttp.ClientConnectorError) else "websocket"
-        return _refusal(verdict, 502, "upstream unavailable")
+        upstream_ws = await upstream.connect_websocket(raw_target, headers, protocols)
+    except ForwardFailure as failure:
+        if failure.status >= 500:  # a 4xx is the upstream's deliberate refusal
+            record.error = failure.error
+        return error_answer(verdict, failure.status, failure.message)
+    max_message = upstream.limits.max_websocket_message
     client_ws = web.WebSocketResponse(
         protocols=[upstream_ws.protocol] if upstream_ws.protocol else (),
         autoping=False,
-        max_msg_size=max_message + 1,
+        max_msg_size=max_message + 1,  # aiohttp stops reading (and inflating) here
     )
-    if verdict.vary:
+    if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
     relay = Relay(client_ws, upstream_ws, max_message)
@@ -205,8 +199,8 @@ class Relay:
                 self.code = data.code if isinstance(data, aiohttp.WebSocketError) else 1011
                 return
             if kind in (WSMsgType.TEXT, WSMsgType.BINARY) and len(message.data) > self.max_message:
-                # aiohttp stops reading at max_message + 1 bytes (inflated): this is the
-                # exact bound, the same on both hops.
+                # aiohttp stopped at max_message + 1 bytes (inflated): this is the exact
+                # bound, the same on both hops.
                 self.code = 1009
                 return
             if kind is WSMsgType.TEXT:
@@ -223,25 +217,3 @@ class Relay:
         for ws in (self.client, self.upstream):
             with contextlib.suppress(TimeoutError, ConnectionError, aiohttp.ClientError):
                 await asyncio.wait_for(ws.close(code=code), _CLOSE_WAIT)
-
-
-def _handshake_failed(verdict: Verdict, status: int, record: RequestRecord) -> web.Response:
-    """The upstream did not switch protocols. Its deliberate refusals (4xx: not found,
-    not authorised) are relayed; anything else (a 200, a redirect, a 101 with a wrong
-    ``Sec-WebSocket-Accept``, a 5xx) is not a WebSocket: 502, never the upstream's status,
-    which would tell the client a failed upgrade succeeded."""
-    if 400 <= status < 500:
-        return _refusal(verdict, status, "upstream refused the WebSocket")
-    record.error = "websocket_handshake"
-    return _refusal(verdict, 502, f"upstream answered the WebSocket upgrade with {status}")
-
-
-def _refusal(verdict: Verdict, status: int, message: str) -> web.Response:
-    response = web.Response(
-        status=status,
-        text=json.dumps({"error": message, "status": status}),
-        content_type="application/json",
-    )
-    if verdict.vary:
-        response.headers["Vary"] = verdict.vary
-    return response
