@@ -123,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="cors-edge", help="the Host the browser addresses (for same-origin)"
     )
     explain.add_argument("path", help="request path (and query), as the browser sends it")
+
+    importer = commands.add_parser(
+        "import", help="write a policy equivalent to an app's Flask-CORS usage (read with ast)"
+    )
+    importer.add_argument("--output", metavar="PATH", help="write here (default: stdout)")
+    importer.add_argument("sources", nargs="+", metavar="APP.py", help="the app's sources")
+
+    test = commands.add_parser("test", help="check policy expectations (no server); exit 1 on a miss")
+    config_option(test)
+    test.add_argument("cases", metavar="CASES.yaml", help="the expected decisions")
     return parser
 
 
@@ -132,6 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "import":
+        from .importer_policy import run_import
+
+        return run_import(args.sources, args.output, sys.stdout, sys.stderr)
+    if args.command == "test":
+        from .cases import run_cases
+
+        return run_cases(args.config, args.cases, sys.stdout, sys.stderr)
     return _explain(args)
 
 
