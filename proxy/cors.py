@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from .origins import parse_origin
 from .policy import PREFLIGHT_VARY, TOKEN_RE, Config, RoutePolicy
-from .routes import BadPath, routing_path
+from .routes import BadPath, RouteTable, routing_path
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -60,7 +60,7 @@ _NO_HEADERS: Headers = ()
 
 
 def decide(
-    policies: Config,
+    routes: RouteTable[RoutePolicy],
     method: str,
     raw_path: str,
     origin_values: Sequence[str],
@@ -70,7 +70,7 @@ def decide(
     request_private_network: str | None = None,
     self_origin: str | None = None,
 ) -> Verdict:
-    """Decide one request.
+    """Decide one request against ``routes`` (first match wins, in file order).
 
     ``origin_values`` holds every ``Origin`` header the request carried; more than one
     is never a browser's and is refused. ``request_*`` are the preflight's
@@ -81,7 +81,7 @@ def decide(
         path = routing_path(raw_path)
     except BadPath as error:
         return Verdict(Decision.BAD_PATH, None, _NO_HEADERS, None, str(error))
-    route = policies.routes.lookup(path)
+    route = routes.lookup(path)
     if route is None:
         return Verdict(
             Decision.NO_ROUTE, None, _NO_HEADERS, None, "no route matches", routing_path=path
@@ -252,7 +252,7 @@ class VerdictCache:
         verdict = self._verdicts.get(key)
         if verdict is None:
             verdict = decide(
-                self.policies,
+                self.policies.routes,
                 method,
                 raw_path,
                 origin_values,

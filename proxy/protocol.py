@@ -82,7 +82,7 @@ def refusal_cors_headers(policies: Config, head: bytes) -> list[tuple[str, str]]
             host = header[2].decode("ascii")
         position = header.end()
     verdict = decide(
-        policies,
+        policies.routes,
         method,
         target.split("?", 1)[0],
         origins,
