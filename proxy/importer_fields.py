@@ -97,7 +97,7 @@ def translate(options: dict[str, Raw]) -> Fields:
             options = {**options, name: Raw([] if name == "origins" else DEFAULTS.get(name),
                                              None, "TODO")}  # fmt: skip
         if raw.where is not None and name not in ("resources", "automatic_options"):
-            fields.provenance[name] = f"{raw.label}, {raw.where}"
+            fields.provenance[name] = f"{raw.label} at {raw.where}"
     credentials = bool(options["supports_credentials"].value)
     fields.supports_credentials = credentials
     _origins(fields, options["origins"], credentials, options["send_wildcard"])

@@ -80,7 +80,8 @@ def _merge(*layers: dict[str, Raw]) -> dict[str, Raw]:
 
 
 def _kwargs(options: dict[str, Any], label: str) -> dict[str, Raw]:
-    return {name: Raw(opt.value, opt.where, f"{name}= in {label}") for name, opt in options.items()}
+    del label  # the where of each keyword says enough
+    return {name: Raw(opt.value, opt.where, f"{name}=") for name, opt in options.items()}
 
 
 # --- paths --------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def _resource_route(key: Any) -> tuple[str, str, str] | None:
             f"Flask-CORS resource {pattern!r}: a regex matched from the start of the path")  # fmt: skip
 
 
-def _extension_routes(usage: Usage, ext: Extension, apps: int) -> list[Route]:
+def _extension_routes(usage: Usage, ext: Extension, apps: list[Any]) -> list[Route]:
     label = f"CORS({ext.target.split(':')[-1]}) at {ext.where}"
     config = {} if ext.is_blueprint else _config(usage, ext.target, ext.seq)
     kwargs = _kwargs(ext.options, label)
@@ -206,15 +207,40 @@ def _extension_routes(usage: Usage, ext: Extension, apps: int) -> list[Route]:
     return routes
 
 
+def _sample(path: str) -> str:
+    return _RULE_PART.sub("1", path)
+
+
+def _resource_matches(key: Any, path: str) -> bool:
+    if isinstance(key, str) and REGEX_HINTS.isdisjoint(key):
+        return key == path
+    pattern = key.pattern if isinstance(key, Regex) else str(key)
+    try:
+        return re.match(pattern, path) is not None
+    except re.error:
+        return False
+
+
+def _app_resources(usage: Usage, apps: list[Extension]) -> list[Any]:
+    keys: list[Any] = []
+    for ext in apps:
+        merged = _merge(_config(usage, ext.target, ext.seq), _kwargs(ext.options, ""))
+        keys += [key for key, _ in _resources(merged["resources"].value) or []]
+    return keys
+
+
 def _blueprint_routes(
-    usage: Usage, ext: Extension, key: Any, fields: Fields, label: str, apps: int
+    usage: Usage, ext: Extension, key: Any, fields: Fields, label: str, apps: list[Any]
 ) -> list[Route]:
     routes = []
     for rule in (r for r in usage.rules if r.owner == ext.target):
         for path, _ in _full_rules(usage, rule):
+            sample = _sample(path)
+            if "<" not in path and not _resource_matches(key, sample):
+                continue  # this rule's one path is not under the resource
             kind, text = _rule_route(usage, path, rule.where, key)
             title = [label, f"resource {key!r} on rule {path} ({rule.where})"]
-            if apps:
+            if any(_resource_matches(k, sample) for k in apps):
                 title.append("TODO: origins this blueprint refused fell through to the app-wide "
                              "CORS in Flask-CORS; here the blueprint's policy alone decides")  # fmt: skip
             routes.append(Route(kind, text, fields, title))
@@ -257,11 +283,12 @@ def build_policy(usage: Usage, sources: list[str]) -> ImportResult:
     routes = _view_routes(usage)
     blueprints = [e for e in usage.extensions if e.is_blueprint]
     apps = [e for e in usage.extensions if not e.is_blueprint]
+    app_keys = _app_resources(usage, apps)
     for ext in blueprints:
-        routes += _extension_routes(usage, ext, len(apps))
+        routes += _extension_routes(usage, ext, app_keys)
     # Flask runs an app's after_request functions last-registered first.
     for ext in reversed(apps):
-        routes += _extension_routes(usage, ext, 0)
+        routes += _extension_routes(usage, ext, [])
     if len(apps) > 1:
         usage.todos.append(f"{apps[0].where}: TODO: CORS() applied {len(apps)} times; where the "
                            "last one refused an origin Flask-CORS tried the earlier ones")  # fmt: skip

@@ -74,7 +74,7 @@ def _route_lines(route: Route) -> list[str]:
         for kind, text in fields.origins:
             value = f"{{regex: {json.dumps(text)}}}" if kind == "regex" else scalar(text)
             lines.append(f"      - {value}")
-    if fields.methods != list(ALL_METHODS):
+    if sorted(fields.methods) != sorted(ALL_METHODS):
         lines.append(_line("methods", _flow(fields.methods), where.get("methods")))
     if fields.allow_headers != "*":
         headers = fields.allow_headers
