@@ -1,4 +1,4 @@
-"""The ``cors-edge`` command line: serve, check, explain."""
+"""The ``cors-edge`` command line: serve, check, explain, probe."""
 
 from __future__ import annotations
 
@@ -10,16 +10,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .browser import (
+    Check,
+    check_preflight,
+    check_response,
+    needs_preflight,
+    normalize_method,
+    page_headers,
+    preflight_request,
+    unsafe_header_names,
+)
 from .cors import Decision, Verdict, decide
 from .loader import PolicyError, load_policy_file
+from .nearmiss import nearest
 from .origins import parse_origin
 from .policy import Config
 
 DEFAULT_CONFIG = "config/policies.yaml"
-SAFELISTED_CONTENT_TYPES = frozenset(
-    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
-)
-SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 
 def _env(name: str, fallback: str | None = None) -> str | None:
@@ -120,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='a request header the page sets ("Name" or "Name: value"); repeatable',
     )
     explain.add_argument(
+        "--credentials",
+        action="store_true",
+        help='the page sends credentials (fetch(..., {credentials: "include"}))',
+    )
+    explain.add_argument(
         "--host", default="cors-edge", help="the Host the browser addresses (for same-origin)"
     )
     explain.add_argument("path", help="request path (and query), as the browser sends it")
@@ -130,9 +142,33 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--output", metavar="PATH", help="write here (default: stdout)")
     importer.add_argument("sources", nargs="+", metavar="APP.py", help="the app's sources")
 
-    test = commands.add_parser("test", help="check policy expectations (no server); exit 1 on a miss")
+    test = commands.add_parser("test", help="check policy expectations without a server")
     config_option(test)
     test.add_argument("cases", metavar="CASES.yaml", help="the expected decisions")
+
+    probe = commands.add_parser(
+        "probe",
+        help="send what a browser would for a fetch() from ORIGIN to any server, and judge it",
+    )
+    probe.add_argument("url", help="the URL the page fetches")
+    probe.add_argument("--origin", required=True, help="the page's origin (or null)")
+    probe.add_argument("--method", default="GET", help="the fetch() method (default %(default)s)")
+    probe.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header the page sets; repeatable",
+    )
+    probe.add_argument(
+        "--credentials",
+        action="store_true",
+        help='fetch(..., {credentials: "include"})',
+    )
+    probe.add_argument("--json", action="store_true", help="print a machine-readable result")
+    probe.add_argument(
+        "--timeout", type=_seconds, default=10.0, help="per request, seconds (default %(default)s)"
+    )
     return parser
 
 
@@ -150,7 +186,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .cases import run_cases
 
         return run_cases(args.config, args.cases, sys.stdout, sys.stderr)
+    if args.command == "probe":
+        return _probe(args)
     return _explain(args)
+
+
+def _probe(args: argparse.Namespace) -> int:
+    """Exit 0 when a browser lets the page read the response, 1 when not, 2 on errors."""
+    import json
+
+    from .probe import ProbeError, probe, render
+
+    headers = []
+    for text in args.header:
+        name, colon, value = text.partition(":")
+        if not colon or not name.strip():
+            print(f"cors-edge probe: --header {text!r}: expected 'Name: value'", file=sys.stderr)
+            return 2
+        headers.append((name.strip(), value.strip()))
+    try:
+        result = probe(
+            args.url,
+            origin=args.origin,
+            method=args.method,
+            headers=headers,
+            credentials=args.credentials,
+            timeout=args.timeout,
+        )
+    except ProbeError as error:
+        print(f"cors-edge probe: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_json(), indent=2) if args.json else render(result))
+    return 0 if result.readable else 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -205,65 +272,71 @@ def _explain(args: argparse.Namespace) -> int:
     policies = _load(args.config)
     if policies is None:
         return 1
-    method = args.method.upper() if args.method.upper() in SIMPLE_METHODS else args.method
-    header_names: list[str] = []
-    needs_preflight = method not in SIMPLE_METHODS
-    for header in args.header:
-        name, _, value = header.partition(":")
-        name, value = name.strip(), value.strip()
-        header_names.append(name.lower())
-        lower = name.lower()
-        if lower in ("accept", "accept-language", "content-language"):
-            continue
-        if lower == "content-type" and value.split(";")[0].strip().lower() in (
-            SAFELISTED_CONTENT_TYPES
-        ):
-            continue
-        needs_preflight = True
+    method = normalize_method(args.method)
+    headers = page_headers([_header_arg(text) for text in args.header])
+    unsafe = unsafe_header_names(headers)
     raw_path = args.path.split("?", 1)[0]
     self_origin = parse_origin(f"http://{args.host}")
-    print(f"request: {method} {args.path} from {args.origin}")
-    if needs_preflight:
-        unsafe = [
-            name
-            for name in header_names
-            if name not in ("accept", "accept-language", "content-language")
-        ]
+    credentials = " with credentials" if args.credentials else ""
+    print(f"request: {method} {args.path} from {args.origin}{credentials}")
+    if needs_preflight(method, headers):
         verdict = decide(
             policies.routes,
             "OPTIONS",
             raw_path,
             [args.origin],
             request_method=method,
-            request_headers=", ".join(unsafe) or None,
+            request_headers=",".join(unsafe) or None,
             self_origin=self_origin,
         )
         print("\nstep 1, the browser's preflight:")
         print(f"  OPTIONS {args.path}")
-        print(f"  Origin: {args.origin}")
-        print(f"  Access-Control-Request-Method: {method}")
-        if unsafe:
-            print(f"  Access-Control-Request-Headers: {', '.join(unsafe)}")
-        _print_verdict(verdict, policies)
-        if verdict.decision not in (Decision.PREFLIGHT_OK, Decision.NO_ROUTE):
-            print("\nthe browser stops here: the actual request is never sent.")
-            return 0
+        for name, value in preflight_request(args.origin, method, headers):
+            print(f"  {name}: {value}")
+        _print_verdict(verdict, policies, args.origin)
         if verdict.decision is Decision.NO_ROUTE:
+            print("  browser:  depends on the upstream's answer (cors-edge probe URL asks it)")
             print("\nthe browser needs a 2xx with CORS headers from the upstream to go on.")
+            return 0
+        check = check_preflight(
+            origin=args.origin,
+            method=method,
+            header_names=unsafe,
+            credentials=args.credentials,
+            status=verdict.status or 0,
+            response_headers=verdict.headers,
+        )
+        _print_check(check, "preflight passes")
+        if not check.ok:
+            print("\nthe browser stops here: the actual request is never sent.")
             return 0
         print("\nstep 2, the actual request:")
     else:
         print("\nno preflight: the browser sends the request directly (a simple request).")
     verdict = decide(policies.routes, method, raw_path, [args.origin], self_origin=self_origin)
-    _print_verdict(verdict, policies)
+    _print_verdict(verdict, policies, args.origin)
+    if verdict.decision is Decision.NO_ROUTE:
+        print("  browser:  depends on the upstream's own headers (cors-edge probe URL asks it)")
+    else:
+        _print_check(_browser_view(verdict, args.origin, args.credentials), "")
     return 0
 
 
-def _print_verdict(verdict: Verdict, policies: Config) -> None:
+def _header_arg(text: str) -> tuple[str, str]:
+    name, _, value = text.partition(":")
+    return name.strip(), value.strip()
+
+
+def _print_verdict(verdict: Verdict, policies: Config, origin: str) -> None:
     route = verdict.route
     if route is not None:
         print(f"  route:    {route.name} ({policies.source}:{route.line})")
         print(f"  origins:  {', '.join(route.origin_sources)}")
+        normalised = parse_origin(origin)
+        if normalised is None or not route.origins.allows(normalised):
+            miss = nearest(origin, route.origin_sources)
+            if miss is not None:
+                print(f"  hint:     {miss.hint}")
     else:
         print("  route:    none")
     if verdict.routing_path is not None:
@@ -282,22 +355,33 @@ def _print_verdict(verdict: Verdict, policies: Config) -> None:
             print(f"    Vary: {verdict.vary}")
     else:
         print("  headers:  none")
-    browser = _browser_view(verdict)
-    print(f"  browser:  {browser}")
 
 
-def _browser_view(verdict: Verdict) -> str:
+def _print_check(check: Check, passed: str) -> None:
+    """The browser's verdict, with each rule it applied (proxy/browser.py)."""
+    print("  browser:")
+    for step in check.steps:
+        print(f"    {step}")
+    if check.chromium_differs:
+        print(f"    note: {check.chromium_differs}")
+    if check.ok:
+        print(f"  => {passed or 'the page can read the response'}")
+    else:
+        print(f"  => blocked: {check.reason}")
+
+
+def _browser_view(verdict: Verdict, origin: str, credentials: bool) -> Check:
+    """What the browser makes of the answer to the actual request."""
     decision = verdict.decision
-    if decision is Decision.PREFLIGHT_OK:
-        return "preflight passes"
-    if decision is Decision.PREFLIGHT_REFUSED:
-        return "preflight fails: 'Response to preflight request doesn't pass access control check'"
-    if decision in (Decision.ALLOWED, Decision.SAME_ORIGIN):
-        return "the page can read the response"
-    if decision is Decision.BLOCKED:
-        return "the request never reaches the application; the page sees a network error"
-    if decision is Decision.NO_ROUTE:
-        return "no CORS headers: 'No 'Access-Control-Allow-Origin' header is present'"
+    if decision in (Decision.SAME_ORIGIN, Decision.NO_ORIGIN):
+        return Check(True, ("same origin: the browser applies no CORS check",), "")
     if decision is Decision.BAD_PATH:
-        return "400 Bad Request"
-    return "the application runs, but the page cannot read the response"
+        return Check(False, ("answered 400 Bad Request by cors-edge",), "400 Bad Request")
+    check = check_response(origin=origin, credentials=credentials, response_headers=verdict.headers)
+    if decision is Decision.BLOCKED:
+        step = "the request never reaches the application: cors-edge answers 403"
+        return Check(False, (step, *check.steps), check.reason)
+    if decision is Decision.UNENFORCED:
+        step = "the application runs (enforce: false), but the answer carries no CORS headers"
+        return Check(False, (step, *check.steps), check.reason)
+    return check
