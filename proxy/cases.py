@@ -69,7 +69,9 @@ def _case(walk: Walker, node: yaml.Node, key: str) -> Case:
     expect_node = fields["expect"][1]
     expect = walk.string(expect_node, f"{key}.expect")
     if expect not in _EXPECT:
-        raise walk.fail(expect_node, f"{key}.expect", f"expected allowed or refused, not {expect!r}")
+        raise walk.fail(
+            expect_node, f"{key}.expect", f"expected allowed or refused, not {expect!r}"
+        )
     path = text("path")
     if not path.startswith("/"):
         raise walk.fail(fields["path"][1], f"{key}.path", "a path starts with /")

@@ -186,7 +186,9 @@ class _Reader:
         key = self.ev.value(module, target.slice)
         if isinstance(key, str):
             app = self.ev.object_key(module, holder.value)
-            self.set_config(app, key, Option(self.ev.value(module, value), self.where(module, value)))
+            self.set_config(
+                app, key, Option(self.ev.value(module, value), self.where(module, value))
+            )
 
     def where(self, module: str, node: ast.AST) -> Where:
         return self.ev.where(module, node)
@@ -200,7 +202,9 @@ class _Reader:
                     for key, value in mapping.items():
                         self.set_config(app, str(key), Option(value, where))
                 else:
-                    self.usage.todos.append(f"{where}: TODO: config.{name}() argument not evaluated")
+                    self.usage.todos.append(
+                        f"{where}: TODO: config.{name}() argument not evaluated"
+                    )
             for keyword in call.keywords:
                 value = self.ev.value(module, keyword.value)
                 if keyword.arg is not None:
@@ -213,8 +217,10 @@ class _Reader:
             for key, (value, at) in found.items():
                 self.set_config(app, key, Option(value, at))
         elif name in CONFIG_LOADERS_UNREAD:
-            self.usage.todos.append(f"{where}: TODO: config.{name}() is not read; CORS_* keys "
-                                    "it sets are not in this policy")  # fmt: skip
+            self.usage.todos.append(
+                f"{where}: TODO: config.{name}() is not read; CORS_* keys "
+                "it sets are not in this policy"
+            )
 
     def set_config(self, app: str, key: str, option: Option) -> None:
         if key.startswith("CORS_"):
@@ -265,8 +271,9 @@ class _Reader:
         where = self.ev.where(module, call)
         text = self.ev.value(module, call.args[0])
         if not isinstance(text, str):
-            self.usage.todos.append(f"{where}: TODO: URL rule {ast.unparse(call.args[0])} "
-                                    "not evaluated")  # fmt: skip
+            self.usage.todos.append(
+                f"{where}: TODO: URL rule {ast.unparse(call.args[0])} not evaluated"
+            )
             return None
         listed = tuple(str(m).upper() for m in methods) if isinstance(methods, list) else None
         rule = Rule(owner, text, listed, where)

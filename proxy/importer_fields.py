@@ -91,11 +91,16 @@ def translate(options: dict[str, Raw]) -> Fields:
         if isinstance(raw.value, Unknown):
             fields.todos.append(
                 f"{raw.value.where}: TODO: {name}={raw.value.text} is not evaluated; "
-                + ("no origin is allowed until you list them" if name == "origins" else
-                   "the Flask-CORS default is used")  # fmt: skip
+                + (
+                    "no origin is allowed until you list them"
+                    if name == "origins"
+                    else "the Flask-CORS default is used"
+                )
             )
-            options = {**options, name: Raw([] if name == "origins" else DEFAULTS.get(name),
-                                             None, "TODO")}  # fmt: skip
+            options = {
+                **options,
+                name: Raw([] if name == "origins" else DEFAULTS.get(name), None, "TODO"),
+            }
         if raw.where is not None and name not in ("resources", "automatic_options"):
             fields.provenance[name] = f"{raw.label} at {raw.where}"
     credentials = bool(options["supports_credentials"].value)
@@ -115,17 +120,31 @@ def _origins(fields: Fields, raw: Raw, credentials: bool, send_wildcard: Raw) ->
     if ".*" in items:
         if credentials:
             fields.origins = []
-            fields.refusals.append(Refusal("wildcard-credentials", raw.where, (
-                'origins "*" with supports_credentials: Flask-CORS reflected every origin '
-                "with Access-Control-Allow-Credentials, so any site could read your users' "
-                "data; refused: list the origins that may send cookies")))  # fmt: skip
+            fields.refusals.append(
+                Refusal(
+                    "wildcard-credentials",
+                    raw.where,
+                    (
+                        'origins "*" with supports_credentials: Flask-CORS reflected every origin '
+                        "with Access-Control-Allow-Credentials, so any site could read your users' "
+                        "data; refused: list the origins that may send cookies"
+                    ),
+                )
+            )
             return
         fields.origins = "*"
         if not send_wildcard.value:
-            fields.refusals.append(Refusal("reflected-wildcard", raw.where, (
-                'origins "*" without send_wildcard: Flask-CORS reflected the request\'s '
-                'origin; cors-edge sends a plain "*" (same verdict in every browser, '
-                "cacheable, never mistaken for a vetted origin)")))  # fmt: skip
+            fields.refusals.append(
+                Refusal(
+                    "reflected-wildcard",
+                    raw.where,
+                    (
+                        'origins "*" without send_wildcard: Flask-CORS reflected the request\'s '
+                        'origin; cors-edge sends a plain "*" (same verdict in every browser, '
+                        "cacheable, never mistaken for a vetted origin)"
+                    ),
+                )
+            )
         return
     entries: list[tuple[str, str]] = []
     for item in items:
@@ -144,19 +163,30 @@ def _origin_entry(fields: Fields, raw: Raw, item: Any) -> tuple[str, str] | None
         fields.todos.append(f"{where}: TODO: origin {item!r} is not a string; left out")
         return None
     if item.lower() == "null":
-        fields.refusals.append(Refusal("null", raw.where, (
-            '"null" is the origin of sandboxed iframes, file: pages and some redirects, '
-            "which any site can produce; refused (left out)")))  # fmt: skip
+        fields.refusals.append(
+            Refusal(
+                "null",
+                raw.where,
+                (
+                    '"null" is the origin of sandboxed iframes, file: pages and some redirects, '
+                    "which any site can produce; refused (left out)"
+                ),
+            )
+        )
         return None
     try:
         normalised = normalise_configured_origin(item)
     except OriginError:
-        fields.no_effect.append(f"{where}: origin {item!r} never matched a browser's Origin "
-                                "(it is not scheme://host[:port]); left out")  # fmt: skip
+        fields.no_effect.append(
+            f"{where}: origin {item!r} never matched a browser's Origin "
+            "(it is not scheme://host[:port]); left out"
+        )
         return None
     if normalised != item.lower():
-        fields.no_effect.append(f"{where}: origin {item!r} never matched a browser's Origin "
-                                f"(browsers send {normalised}); left out")  # fmt: skip
+        fields.no_effect.append(
+            f"{where}: origin {item!r} never matched a browser's Origin "
+            f"(browsers send {normalised}); left out"
+        )
         return None
     return ("exact", normalised)
 
@@ -165,17 +195,27 @@ def _regex_origin(fields: Fields, raw: Raw, pattern: str) -> tuple[str, str] | N
     try:
         re.compile(pattern)
     except re.error as error:
-        fields.todos.append(f"{_at(raw)}: TODO: origin regex {pattern!r} is invalid ({error}); "
-                            "Flask-CORS refuses to start with it; left out")  # fmt: skip
+        fields.todos.append(
+            f"{_at(raw)}: TODO: origin regex {pattern!r} is invalid ({error}); "
+            "Flask-CORS refuses to start with it; left out"
+        )
         return None
     anchored = pattern[1:] if pattern.startswith("^") else pattern
     ends = anchored.endswith("$") and not anchored.endswith("\\$") and "|" not in anchored
     body = anchored[:-1] if ends else anchored
     if not ends:
-        fields.refusals.append(Refusal("regex-anchor", raw.where, (
-            f"origin regex {pattern!r} was matched from the start only, so "
-            "https://app.example.com.evil.example passed; refused: cors-edge matches it in "
-            "full"), pattern))  # fmt: skip
+        fields.refusals.append(
+            Refusal(
+                "regex-anchor",
+                raw.where,
+                (
+                    f"origin regex {pattern!r} was matched from the start only, so "
+                    "https://app.example.com.evil.example passed; refused: cors-edge matches it in "
+                    "full"
+                ),
+                pattern,
+            )
+        )
     if "*." in pattern and "://" in pattern:
         fields.comments.append(
             f"Flask-CORS read {pattern!r} as a regex (it never matched subdomains); for every "
@@ -211,8 +251,10 @@ def _headers(fields: Fields, raw: Raw, name: str) -> str | list[str]:
         if name == "expose_headers":
             text_items.extend(part.strip() for part in text.split(",") if part.strip())
         elif isinstance(item, Regex) or not REGEX_HINTS.isdisjoint(text):
-            fields.todos.append(f"{_at(raw)}: TODO: allow_headers regex {text!r} cannot be "
-                                "expressed; list the header names (left out)")  # fmt: skip
+            fields.todos.append(
+                f"{_at(raw)}: TODO: allow_headers regex {text!r} cannot be "
+                "expressed; list the header names (left out)"
+            )
         elif TOKEN_RE.fullmatch(text):
             text_items.append(text)
         else:
@@ -233,16 +275,21 @@ def _max_age(fields: Fields, raw: Raw) -> None:
 def _notes(fields: Fields, options: dict[str, Raw]) -> None:
     for name, raw in options.items():
         if name not in KNOWN_OPTIONS:
-            fields.no_effect.append(f"{_at(raw)}: {raw.label} is not a Flask-CORS option; it had "
-                                    "no effect and is not carried over")  # fmt: skip
+            fields.no_effect.append(
+                f"{_at(raw)}: {raw.label} is not a Flask-CORS option; it had "
+                "no effect and is not carried over"
+            )
     vary = options["vary_header"]
     if vary.where is not None and not vary.value:
-        fields.comments.append(f"vary_header false ({vary.where}): cors-edge always sends Vary "
-                               "where the answer varies, so caches never mix origins")  # fmt: skip
+        fields.comments.append(
+            f"vary_header false ({vary.where}): cors-edge always sends Vary "
+            "where the answer varies, so caches never mix origins"
+        )
     intercept = options["intercept_exceptions"]
     if intercept.where is not None and not intercept.value:
-        fields.comments.append(f"intercept_exceptions false ({intercept.where}): cors-edge "
-                               "stamps error responses too")  # fmt: skip
+        fields.comments.append(
+            f"intercept_exceptions false ({intercept.where}): cors-edge stamps error responses too"
+        )
 
 
 def combine(preflight: Fields, actual: Fields) -> Fields:
@@ -250,13 +297,22 @@ def combine(preflight: Fields, actual: Fields) -> Fields:
     actual request, so a preflighted request needs both; cors-edge has one policy per
     route, so where they differ the stricter reading is kept and named."""
     result = Fields(
-        actual.origins, preflight.methods, preflight.allow_headers, actual.expose_headers,
-        actual.supports_credentials and preflight.supports_credentials, preflight.max_age,
+        actual.origins,
+        preflight.methods,
+        preflight.allow_headers,
+        actual.expose_headers,
+        actual.supports_credentials and preflight.supports_credentials,
+        preflight.max_age,
         preflight.allow_private_network,
-    )  # fmt: skip
-    result.provenance = {**actual.provenance, **{
-        k: v for k, v in preflight.provenance.items()
-        if k in ("methods", "allow_headers", "max_age", "allow_private_network")}}  # fmt: skip
+    )
+    result.provenance = {
+        **actual.provenance,
+        **{
+            k: v
+            for k, v in preflight.provenance.items()
+            if k in ("methods", "allow_headers", "max_age", "allow_private_network")
+        },
+    }
     for part in (preflight, actual):
         result.comments += part.comments
         result.refusals += part.refusals
@@ -271,7 +327,8 @@ def combine(preflight: Fields, actual: Fields) -> Fields:
                 "cors-edge keeps only the origins both allow (simple requests from the others "
                 "were readable under Flask-CORS)"
             )
-        result.origins = list(preflight.origins) if actual.origins == "*" else kept
+        outer = preflight.origins if isinstance(preflight.origins, list) else []
+        result.origins = list(outer) if actual.origins == "*" else kept
     if actual.supports_credentials and not preflight.supports_credentials:
         result.comments.append(
             "the inner @cross_origin allowed credentials, the outer one not; credentials are "

@@ -29,10 +29,13 @@ from .importer_fields import (
 from .loader import load_policy_text
 
 _CONVERTERS = {
-    "default": "[^/]+", "string": "[^/]+", "int": r"\d+", "float": r"\d+\.\d+",
-    "path": "[^/].*?", "uuid": "[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-"
-    "[A-Fa-f0-9]{12}",
-}  # fmt: skip
+    "default": "[^/]+",
+    "string": "[^/]+",
+    "int": r"\d+",
+    "float": r"\d+\.\d+",
+    "path": "[^/].*?",
+    "uuid": "[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}",
+}
 _RULE_PART = re.compile(r"<(?:(?P<conv>[a-zA-Z_]\w*)(?:\((?P<args>.*?)\))?:)?(?P<name>\w+)>")
 _MATCH_ALL = frozenset({"/*", ".*", "/.*", "^/.*", "^/*", "*"})
 
@@ -62,11 +65,14 @@ def _config(usage: Usage, app: str | None, before: int | None) -> dict[str, Raw]
     for seq, key, option in usage.config.get(app or "", []):
         name = CONFIG_KEYS.get(key)
         if name is None:
-            usage.no_effect.append(f"{option.where}: {key} is not a Flask-CORS setting; it had "
-                                   "no effect and is not carried over")  # fmt: skip
+            usage.no_effect.append(
+                f"{option.where}: {key} is not a Flask-CORS setting; it had "
+                "no effect and is not carried over"
+            )
         elif before is not None and seq > before:
-            usage.no_effect.append(f"{option.where}: {key} was set after CORS() read the "
-                                   "config; it had no effect")  # fmt: skip
+            usage.no_effect.append(
+                f"{option.where}: {key} was set after CORS() read the config; it had no effect"
+            )
         elif option.value is not None:
             result[name] = Raw(option.value, option.where, key)
     return result
@@ -99,10 +105,12 @@ def _full_rules(usage: Usage, rule: Rule) -> list[tuple[str, str | None]]:
         return [(rule.rule, rule.owner)]
     registrations = usage.registrations.get(rule.owner, [])
     if not registrations:
-        usage.todos.append(f"{rule.where}: TODO: blueprint {rule.owner.split(':')[-1]} is not "
-                           "registered in the files read; its own url_prefix is assumed")  # fmt: skip
+        usage.todos.append(
+            f"{rule.where}: TODO: blueprint {rule.owner.split(':')[-1]} is not "
+            "registered in the files read; its own url_prefix is assumed"
+        )
         return [(_join(usage.blueprints[rule.owner], rule.rule), None)]
-    out = []
+    out: list[tuple[str, str | None]] = []
     for app, prefix, _ in registrations:
         prefix = prefix if prefix is not None else usage.blueprints[rule.owner]
         out.append((_join(prefix, rule.rule), app))
@@ -119,8 +127,9 @@ def _rule_regex(usage: Usage, rule: str, where: object) -> str:
             out.append("(?:" + "|".join(re.escape(c) for c in choices) + ")")
         else:
             if conv not in _CONVERTERS:
-                usage.todos.append(f"{where}: TODO: converter {conv!r} is not known; "
-                                   "taken as one path segment")  # fmt: skip
+                usage.todos.append(
+                    f"{where}: TODO: converter {conv!r} is not known; taken as one path segment"
+                )
             out.append(_CONVERTERS.get(conv, "[^/]+"))
         position = match.end()
     out.append(re.escape(rule[position:]))
@@ -144,6 +153,7 @@ def _rule_route(usage: Usage, path: str, where: object, resource: Any = None) ->
 
 def _resources(value: Any) -> list[tuple[Any, dict[str, Any]]] | None:
     """Flask-CORS's parse_resources: (pattern, options) in the order it tries them."""
+
     def fix(key: Any) -> Any:
         return ".*" if key == "*" else key
 
@@ -153,8 +163,11 @@ def _resources(value: Any) -> list[tuple[Any, dict[str, Any]]] | None:
         def order(pair: tuple[Any, Any]) -> tuple[int, int, int, int]:
             key = pair[0]
             text = key.pattern if isinstance(key, Regex) else str(key)
-            group = (1, 0) if isinstance(key, Regex) else (
-                (1, 1) if not REGEX_HINTS.isdisjoint(text) else (0, 0))  # fmt: skip
+            group = (
+                (1, 0)
+                if isinstance(key, Regex)
+                else ((1, 1) if not REGEX_HINTS.isdisjoint(text) else (0, 0))
+            )
             return (*group, -text.count("/"), -len(text))
 
         return sorted(pairs, key=order)
@@ -177,8 +190,11 @@ def _resource_route(key: Any) -> tuple[str, str, str] | None:
         re.compile(pattern)
     except re.error:
         return None
-    return ("regex", pattern,
-            f"Flask-CORS resource {pattern!r}: a regex matched from the start of the path")  # fmt: skip
+    return (
+        "regex",
+        pattern,
+        f"Flask-CORS resource {pattern!r}: a regex matched from the start of the path",
+    )
 
 
 def _extension_routes(usage: Usage, ext: Extension, apps: list[Any]) -> list[Route]:
@@ -189,8 +205,10 @@ def _extension_routes(usage: Usage, ext: Extension, apps: list[Any]) -> list[Rou
     raw = merged["resources"]
     resources = None if isinstance(raw.value, Unknown) else _resources(raw.value)
     if resources is None:
-        usage.todos.append(f"{raw.where or ext.where}: TODO: resources not evaluated; "
-                           f"{label} is not in this policy")  # fmt: skip
+        usage.todos.append(
+            f"{raw.where or ext.where}: TODO: resources not evaluated; "
+            f"{label} is not in this policy"
+        )
         return []
     routes: list[Route] = []
     for key, options in resources:
@@ -241,8 +259,10 @@ def _blueprint_routes(
             kind, text = _rule_route(usage, path, rule.where, key)
             title = [label, f"resource {key!r} on rule {path} ({rule.where})"]
             if any(_resource_matches(k, sample) for k in apps):
-                title.append("TODO: origins this blueprint refused fell through to the app-wide "
-                             "CORS in Flask-CORS; here the blueprint's policy alone decides")  # fmt: skip
+                title.append(
+                    "TODO: origins this blueprint refused fell through to the app-wide "
+                    "CORS in Flask-CORS; here the blueprint's policy alone decides"
+                )
             routes.append(Route(kind, text, fields, title))
     return routes
 
@@ -255,28 +275,57 @@ def _view_routes(usage: Usage) -> list[Route]:
                 continue
             for path, app in _full_rules(usage, rule):
                 config = _config(usage, app or next(iter(usage.apps), None), None)
-                layers = [_merge(config, _kwargs(opts, f"@cross_origin at {w}")) for opts, w in stack]
+                layers = [
+                    _merge(config, _kwargs(opts, f"@cross_origin at {w}")) for opts, w in stack
+                ]
                 routes.append(_view_route(usage, view.name, rule, path, layers, stack))
     return routes
 
 
-def _view_route(usage: Usage, name: str, rule: Rule, path: str, layers: list[dict[str, Raw]],
-                stack: tuple[Any, ...]) -> Route:  # fmt: skip
+def _view_route(
+    usage: Usage,
+    name: str,
+    rule: Rule,
+    path: str,
+    layers: list[dict[str, Raw]],
+    stack: tuple[Any, ...],
+) -> Route:
     kind, text = _rule_route(usage, path, rule.where)
     methods = ", ".join(rule.methods or ("GET",))
     title = [f"@cross_origin on {name.split(':')[-1]} ({stack[-1][1]}), rule {path} [{methods}]"]
     answering = [m for m in layers if m["automatic_options"].value]
     actual = translate(layers[-1])
+    _view_methods(actual, rule)
     if not answering:
-        usage.todos.append(f"{stack[0][1]}: TODO: automatic_options=False: Flask answered this "
-                           "view's preflights without Flask-CORS; cors-edge answers them "
-                           "with the decorator's policy")  # fmt: skip
+        usage.todos.append(
+            f"{stack[0][1]}: TODO: automatic_options=False: Flask answered this "
+            "view's preflights without Flask-CORS; cors-edge answers them "
+            "with the decorator's policy"
+        )
         return Route(kind, text, actual, title)
     if len(layers) == 1 or answering[0] is layers[-1]:
         return Route(kind, text, actual, title)
-    title.append("stacked: the outer @cross_origin answered preflights, the inner one the "
-                 "actual requests")  # fmt: skip
-    return Route(kind, text, combine(translate(answering[0]), actual), title)
+    title.append(
+        "stacked: the outer @cross_origin answered preflights, the inner one the actual requests"
+    )
+    preflight = translate(answering[0])
+    _view_methods(preflight, rule)
+    return Route(kind, text, combine(preflight, actual), title)
+
+
+def _view_methods(fields: Fields, rule: Rule) -> None:
+    """Only the methods the view is routed for: Flask answers any other one 405 before the
+    decorator runs, with no CORS headers, so its preflight led nowhere under Flask-CORS."""
+    routed = set(rule.methods or ("GET",)) | {"OPTIONS"}
+    if "GET" in routed:
+        routed.add("HEAD")
+    kept = [method for method in fields.methods if method in routed]
+    if kept != fields.methods:
+        fields.comments.append(
+            f"methods limited to the view's own ({', '.join(sorted(routed))}): Flask answered "
+            "the others 405 without CORS headers"
+        )
+        fields.methods = kept
 
 
 def build_policy(usage: Usage, sources: list[str]) -> ImportResult:
@@ -290,8 +339,10 @@ def build_policy(usage: Usage, sources: list[str]) -> ImportResult:
     for ext in reversed(apps):
         routes += _extension_routes(usage, ext, [])
     if len(apps) > 1:
-        usage.todos.append(f"{apps[0].where}: TODO: CORS() applied {len(apps)} times; where the "
-                           "last one refused an origin Flask-CORS tried the earlier ones")  # fmt: skip
+        usage.todos.append(
+            f"{apps[0].where}: TODO: CORS() applied {len(apps)} times; where the "
+            "last one refused an origin Flask-CORS tried the earlier ones"
+        )
     from .importer_render import render
 
     text = render(routes, usage, sources)
@@ -315,8 +366,10 @@ def run_import(paths: list[str], output: str | None, out: TextIO, err: TextIO) -
         print(f"{error}", file=err)
         return 1
     if not usage.found:
-        print(f"{', '.join(paths)}: no Flask-CORS usage found (CORS(...), init_app, "
-              "@cross_origin)", file=err)  # fmt: skip
+        print(
+            f"{', '.join(paths)}: no Flask-CORS usage found (CORS(...), init_app, @cross_origin)",
+            file=err,
+        )
         for todo in usage.todos:
             print(todo, file=err)
         return 1

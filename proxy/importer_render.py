@@ -67,7 +67,7 @@ def _route_lines(route: Route) -> list[str]:
     lines.append(f"  - {route.key}: {scalar(route.rule)}")
     if fields.origins == "*":
         lines.append(_line("origins", '"*"', where.get("origins")))
-    elif not fields.origins:
+    elif not isinstance(fields.origins, list) or not fields.origins:
         lines.append(_line("origins", "[]", "TODO: no origin allowed; list them"))
     else:
         lines.append(_line("origins", "", where.get("origins")).rstrip())
@@ -103,7 +103,9 @@ def render(routes: list[Route], usage: Usage, sources: list[str]) -> str:
     if todos:
         out.append("# TODO (not evaluated; nothing was guessed):\n")
         out += [f"#   {todo}\n" for todo in todos]
-    no_effect = list(dict.fromkeys(usage.no_effect + [n for r in routes for n in r.fields.no_effect]))
+    no_effect = list(
+        dict.fromkeys(usage.no_effect + [n for r in routes for n in r.fields.no_effect])
+    )
     if no_effect:
         out.append("# Had no effect in Flask-CORS, so not carried over:\n")
         out += [f"#   {note}\n" for note in no_effect]
