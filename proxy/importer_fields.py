@@ -85,7 +85,8 @@ def _at(raw: Raw) -> str:
     return f"{raw.where}" if raw.where else "Flask-CORS default"
 
 
-def translate(options: dict[str, Raw]) -> Fields:
+def translate(options: dict[str, Raw], at: Where | None = None) -> Fields:
+    """``at`` (the CORS() call or decorator) names refusals of options left at defaults."""
     fields = Fields("*", [], "*", [], False, None, False)
     for name, raw in options.items():
         if isinstance(raw.value, Unknown):
@@ -105,7 +106,11 @@ def translate(options: dict[str, Raw]) -> Fields:
             fields.provenance[name] = f"{raw.label} at {raw.where}"
     credentials = bool(options["supports_credentials"].value)
     fields.supports_credentials = credentials
-    _origins(fields, options["origins"], credentials, options["send_wildcard"])
+    origins = options["origins"]
+    where = origins.where or options["supports_credentials"].where or at
+    _origins(
+        fields, Raw(origins.value, where, origins.label), credentials, options["send_wildcard"]
+    )
     _methods(fields, options["methods"])
     fields.allow_headers = _headers(fields, options["allow_headers"], "allow_headers")
     fields.expose_headers = _headers(fields, options["expose_headers"], "expose_headers")

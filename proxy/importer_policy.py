@@ -213,7 +213,7 @@ def _extension_routes(usage: Usage, ext: Extension, apps: list[Any]) -> list[Rou
     routes: list[Route] = []
     for key, options in resources:
         layer = {n: Raw(v, raw.where, f"resources[{key!r}].{n}") for n, v in options.items()}
-        fields = translate(_merge(config, kwargs, layer))
+        fields = translate(_merge(config, kwargs, layer), ext.where)
         if ext.is_blueprint:
             routes += _blueprint_routes(usage, ext, key, fields, label, apps)
             continue
@@ -294,7 +294,7 @@ def _view_route(
     methods = ", ".join(rule.methods or ("GET",))
     title = [f"@cross_origin on {name.split(':')[-1]} ({stack[-1][1]}), rule {path} [{methods}]"]
     answering = [m for m in layers if m["automatic_options"].value]
-    actual = translate(layers[-1])
+    actual = translate(layers[-1], stack[-1][1])
     _view_methods(actual, rule)
     if not answering:
         usage.todos.append(
@@ -308,7 +308,7 @@ def _view_route(
     title.append(
         "stacked: the outer @cross_origin answered preflights, the inner one the actual requests"
     )
-    preflight = translate(answering[0])
+    preflight = translate(answering[0], stack[0][1])
     _view_methods(preflight, rule)
     return Route(kind, text, combine(preflight, actual), title)
 
