@@ -222,7 +222,7 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .lifecycle import ServeOptions, serve
-    from .server import Observer
+    from .records import Observer
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"

@@ -6,7 +6,7 @@ acts on the :class:`Verdict` (answer at the edge, or forward and stamp).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -48,7 +48,41 @@ class Verdict:
         """The status of an edge answer, ``None`` when the request is forwarded."""
         return _EDGE_STATUS.get(self.decision)
 
+    def answer_headers(self, vary: Sequence[str] = ()) -> list[tuple[str, str]]:
+        """The headers this verdict puts on an answer: its CORS headers when it grants
+        any, then ``Vary`` (the answer's own ``vary`` values merged with the verdict's).
+        The one place an answer's CORS headers are chosen, whoever sends the answer."""
+        headers = list(self.headers) if self.decision in _STAMPED else []
+        if vary:
+            merged = merge_vary(vary, self.vary or "")
+            if merged:
+                headers.append(("Vary", merged))
+        elif self.vary:
+            headers.append(("Vary", self.vary))
+        return headers
 
+
+def merge_vary(existing: Iterable[str], add: str) -> str:
+    """Merge ``add`` (comma list) into Vary values, case-insensitively deduplicated."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for value in (*existing, add):
+        for part in value.split(","):
+            name = part.strip()
+            if name and name.lower() not in seen:
+                seen.add(name.lower())
+                names.append(name)
+    if "*" in seen:
+        return "*"
+    return ", ".join(names)
+
+
+# Decisions whose answers carry the verdict's CORS headers: the preflight answered at
+# the edge, and the requests forwarded (their upstream answers, or errors the edge makes
+# for them). Refusals never do.
+_STAMPED = frozenset(
+    {Decision.PREFLIGHT_OK, Decision.ALLOWED, Decision.SAME_ORIGIN, Decision.NO_ORIGIN}
+)
 _EDGE_STATUS = {
     Decision.PREFLIGHT_OK: 204,
     Decision.PREFLIGHT_REFUSED: 403,
