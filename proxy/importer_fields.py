@@ -77,6 +77,15 @@ class Fields:
     no_effect: list[str] = field(default_factory=list)
 
 
+def source_text(value: Any) -> str:
+    """A string as it is written in Python source (raw when it holds a backslash)."""
+    if isinstance(value, Regex):
+        return f"re.compile({source_text(value.pattern)})"
+    if isinstance(value, str) and '"' not in value:
+        return f'r"{value}"' if "\\" in value else f'"{value}"'
+    return repr(value)
+
+
 def _iterable(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple | set) else [value]
 
@@ -103,7 +112,8 @@ def translate(options: dict[str, Raw], at: Where | None = None) -> Fields:
                 name: Raw([] if name == "origins" else DEFAULTS.get(name), None, "TODO"),
             }
         if raw.where is not None and name not in ("resources", "automatic_options"):
-            fields.provenance[name] = f"{raw.label} at {raw.where}"
+            config_key = raw.label.startswith("CORS_")
+            fields.provenance[name] = f"{raw.label}, {raw.where}" if config_key else str(raw.where)
     credentials = bool(options["supports_credentials"].value)
     fields.supports_credentials = credentials
     origins = options["origins"]
@@ -132,7 +142,8 @@ def _origins(fields: Fields, raw: Raw, credentials: bool, send_wildcard: Raw) ->
                     (
                         'origins "*" with supports_credentials: Flask-CORS reflected every origin '
                         "with Access-Control-Allow-Credentials, so any site could read your users' "
-                        "data; refused: list the origins that may send cookies"
+                        "data; no origin is allowed here until you list those that may send "
+                        "cookies"
                     ),
                 )
             )
@@ -165,7 +176,7 @@ def _origin_entry(fields: Fields, raw: Raw, item: Any) -> tuple[str, str] | None
         pattern = item.pattern if isinstance(item, Regex) else item
         return _regex_origin(fields, raw, pattern)
     if not isinstance(item, str):
-        fields.todos.append(f"{where}: TODO: origin {item!r} is not a string; left out")
+        fields.todos.append(f"{where}: TODO: origin {source_text(item)} is not a string; left out")
         return None
     if item.lower() == "null":
         fields.refusals.append(
@@ -174,7 +185,7 @@ def _origin_entry(fields: Fields, raw: Raw, item: Any) -> tuple[str, str] | None
                 raw.where,
                 (
                     '"null" is the origin of sandboxed iframes, file: pages and some redirects, '
-                    "which any site can produce; refused (left out)"
+                    "which any site can produce; left out"
                 ),
             )
         )
@@ -183,13 +194,13 @@ def _origin_entry(fields: Fields, raw: Raw, item: Any) -> tuple[str, str] | None
         normalised = normalise_configured_origin(item)
     except OriginError:
         fields.no_effect.append(
-            f"{where}: origin {item!r} never matched a browser's Origin "
+            f"{where}: origin {source_text(item)} never matched a browser's Origin "
             "(it is not scheme://host[:port]); left out"
         )
         return None
     if normalised != item.lower():
         fields.no_effect.append(
-            f"{where}: origin {item!r} never matched a browser's Origin "
+            f"{where}: origin {source_text(item)} never matched a browser's Origin "
             f"(browsers send {normalised}); left out"
         )
         return None
@@ -201,7 +212,7 @@ def _regex_origin(fields: Fields, raw: Raw, pattern: str) -> tuple[str, str] | N
         re.compile(pattern)
     except re.error as error:
         fields.todos.append(
-            f"{_at(raw)}: TODO: origin regex {pattern!r} is invalid ({error}); "
+            f"{_at(raw)}: TODO: origin regex {source_text(pattern)} is invalid ({error}); "
             "Flask-CORS refuses to start with it; left out"
         )
         return None
@@ -214,8 +225,8 @@ def _regex_origin(fields: Fields, raw: Raw, pattern: str) -> tuple[str, str] | N
                 "regex-anchor",
                 raw.where,
                 (
-                    f"origin regex {pattern!r} was matched from the start only, so "
-                    "https://app.example.com.evil.example passed; refused: cors-edge matches it in "
+                    f"origin regex {source_text(pattern)} was matched from the start only, so "
+                    "https://app.example.com.evil.example passed; cors-edge matches it in "
                     "full"
                 ),
                 pattern,
@@ -223,8 +234,8 @@ def _regex_origin(fields: Fields, raw: Raw, pattern: str) -> tuple[str, str] | N
         )
     if "*." in pattern and "://" in pattern:
         fields.comments.append(
-            f"Flask-CORS read {pattern!r} as a regex (it never matched subdomains); for every "
-            "subdomain write https://*.example.com as a plain entry, cors-edge's wildcard"
+            f"Flask-CORS read {source_text(pattern)} as a regex (it never matched subdomains); "
+            "for every subdomain write https://*.example.com as a plain entry, cors-edge's wildcard"
         )
     # Flask-CORS compiles origin regexes case-insensitively.
     return ("regex", f"^(?i:{body})$")
@@ -257,13 +268,15 @@ def _headers(fields: Fields, raw: Raw, name: str) -> str | list[str]:
             text_items.extend(part.strip() for part in text.split(",") if part.strip())
         elif isinstance(item, Regex) or not REGEX_HINTS.isdisjoint(text):
             fields.todos.append(
-                f"{_at(raw)}: TODO: allow_headers regex {text!r} cannot be "
+                f"{_at(raw)}: TODO: allow_headers regex {source_text(text)} cannot be "
                 "expressed; list the header names (left out)"
             )
         elif TOKEN_RE.fullmatch(text):
             text_items.append(text)
         else:
-            fields.todos.append(f"{_at(raw)}: TODO: {name} {text!r} is not a header name")
+            fields.todos.append(
+                f"{_at(raw)}: TODO: {name} {source_text(text)} is not a header name"
+            )
     return text_items
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .drafts import PolicyError
 from .importer import Extension, Rule, SourceError, Usage, read_sources
 from .importer_eval import Regex, Unknown
 from .importer_fields import (
@@ -24,6 +25,7 @@ from .importer_fields import (
     Raw,
     Refusal,
     combine,
+    source_text,
     translate,
 )
 from .loader import load_policy_text
@@ -180,11 +182,11 @@ def _resources(value: Any) -> list[tuple[Any, dict[str, Any]]] | None:
 
 def _resource_route(key: Any) -> tuple[str, str, str] | None:
     if isinstance(key, str) and key in _MATCH_ALL:
-        return ("path", "/**", f"Flask-CORS resource {key!r}: every path")
+        return ("path", "/**", f"Flask-CORS resource {source_text(key)}: every path")
     if isinstance(key, str) and REGEX_HINTS.isdisjoint(key):
         if not key.startswith("/"):
             return None
-        return ("path", key, f"Flask-CORS resource {key!r}: a literal, this path only")
+        return ("path", key, f"Flask-CORS resource {source_text(key)}: a literal, this path only")
     pattern = key.pattern if isinstance(key, Regex) else str(key)
     try:
         re.compile(pattern)
@@ -193,7 +195,7 @@ def _resource_route(key: Any) -> tuple[str, str, str] | None:
     return (
         "regex",
         pattern,
-        f"Flask-CORS resource {pattern!r}: a regex matched from the start of the path",
+        f"Flask-CORS resource {source_text(pattern)}: a regex matched from the start of the path",
     )
 
 
@@ -212,14 +214,18 @@ def _extension_routes(usage: Usage, ext: Extension, apps: list[Any]) -> list[Rou
         return []
     routes: list[Route] = []
     for key, options in resources:
-        layer = {n: Raw(v, raw.where, f"resources[{key!r}].{n}") for n, v in options.items()}
+        layer = {
+            n: Raw(v, raw.where, f"resources[{source_text(key)}].{n}") for n, v in options.items()
+        }
         fields = translate(_merge(config, kwargs, layer), ext.where)
         if ext.is_blueprint:
             routes += _blueprint_routes(usage, ext, key, fields, label, apps)
             continue
         found = _resource_route(key)
         if found is None:
-            usage.todos.append(f"{ext.where}: TODO: resource {key!r} never matches a path")
+            usage.todos.append(
+                f"{ext.where}: TODO: resource {source_text(key)} never matches a path"
+            )
             continue
         routes.append(Route(found[0], found[1], fields, [label, found[2]]))
     return routes
@@ -257,7 +263,7 @@ def _blueprint_routes(
             if "<" not in path and not _resource_matches(key, sample):
                 continue  # this rule's one path is not under the resource
             kind, text = _rule_route(usage, path, rule.where, key)
-            title = [label, f"resource {key!r} on rule {path} ({rule.where})"]
+            title = [label, f"resource {source_text(key)} on rule {path} ({rule.where})"]
             if any(_resource_matches(k, sample) for k in apps):
                 title.append(
                     "TODO: origins this blueprint refused fell through to the app-wide "
@@ -373,7 +379,11 @@ def run_import(paths: list[str], output: str | None, out: TextIO, err: TextIO) -
         for todo in usage.todos:
             print(todo, file=err)
         return 1
-    result = build_policy(usage, paths)
+    try:
+        result = build_policy(usage, paths)
+    except PolicyError as error:  # a bug of the importer's, never the app's
+        print(f"cors-edge import: the policy written does not load: {error}", file=err)
+        return 1
     for _, refusal in result.refusals:
         print(f"{refusal.where or paths[0]}: refused: {refusal.message}", file=err)
     for todo in result.todos:
