@@ -43,6 +43,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _workers(text: str) -> int:
+    if text == "auto":
+        from .cpus import detect
+
+        return detect()
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a worker count or 'auto': {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"workers must be at least 1: {text!r}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cors-edge",
@@ -100,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="on SIGTERM/SIGINT, report not-ready (/readyz 503) but keep accepting this long "
         "before closing the listener, so load balancers stop sending first (default %(default)s)",
     )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=_env("CORS_EDGE_WORKERS", "1"),
+        metavar="N|auto",
+        help="worker processes on one listener; auto = the CPUs this process may use "
+        "(affinity mask and cgroup quota) (env CORS_EDGE_WORKERS; default 1)",
+    )
+    # Set by the parent of --workers N on each worker it starts; not for operators.
+    serve.add_argument("--worker-of-parent", help=argparse.SUPPRESS)
+    serve.add_argument("--snapshot", help=argparse.SUPPRESS)
     serve.add_argument(
         "--log-format",
         choices=("json", "text"),
@@ -221,17 +246,21 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .lifecycle import ServeOptions, serve
+    from .lifecycle import ServeOptions, Service, serve
     from .records import Observer
 
+    worker = args.worker_of_parent.split(",")[1] if args.worker_of_parent else None
+    prefix = f"worker {worker} " if worker is not None else ""
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s {prefix}%(message)s",
     )
     observers: list[Observer] = []
     if not args.no_access_log:
         from .accesslog import AccessLog
 
-        observers.append(AccessLog(args.log_format, sys.stdout))
+        observers.append(AccessLog(args.log_format, sys.stdout, worker=worker))
     options = ServeOptions(
         config=Path(args.config),
         upstream=args.upstream,
@@ -242,7 +271,20 @@ def _serve(args: argparse.Namespace) -> int:
         watch_interval=args.watch_interval,
         drain_delay=args.drain_delay,
     )
-    return serve(options, observers)
+    if args.worker_of_parent:
+        from .worker import WorkerSpec, serve_worker
+
+        return serve_worker(
+            options, WorkerSpec.parse(args.worker_of_parent, args.snapshot), observers
+        )
+    if args.workers > 1:
+        from .fleet import serve_fleet
+
+        passed_on = ["--log-format", args.log_format] + (
+            ["--no-access-log"] if args.no_access_log else []
+        )
+        return serve_fleet(options, args.workers, passed_on)
+    return serve(lambda: Service(options, observers))
 
 
 def _load(path: str) -> Config | None:

@@ -28,6 +28,7 @@ import hashlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -376,7 +377,8 @@ def _bound_address(runner: web.BaseRunner) -> tuple[str, int]:
     raise RuntimeError("listener has no TCP address")
 
 
-def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int:
+def serve(make_service: Callable[[], Service]) -> int:
+    """Run one service (a lone ``serve``, or a worker of ``--workers N``) in this process."""
     # SIGHUP's default action ends the process; until run() installs the reload
     # handler (imports, policy load, binding), a SIGHUP is ignored instead.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -384,8 +386,7 @@ def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int
     keep_freed_memory()
 
     async def main() -> None:
-        service = Service(options, observers)
-        await service.run()
+        await make_service().run()
 
     try:
         asyncio.run(main())

@@ -227,6 +227,11 @@ def load_policy_file(path: str | Path) -> Config:
         raw = Path(path).read_bytes()
     except OSError as error:
         raise PolicyError(source, 0, "(file)", f"cannot read: {error.strerror}") from None
+    return load_policy_bytes(raw, source)
+
+
+def load_policy_bytes(raw: bytes, source: str) -> Config:
+    """Compile a policy file's bytes (UTF-8), as read once by the caller."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

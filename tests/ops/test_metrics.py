@@ -198,4 +198,4 @@ def test_metrics_observer_in_process() -> None:
     assert get("cors_edge_upstream_errors_total", {"kind": "aborted:disconnected"}) == 1
     assert get("cors_edge_request_duration_seconds_count") == 6
     # One counter per label combination.
-    assert len(metrics._per_request.requests) == 3
+    assert len(metrics._request_children) == 3
