@@ -27,6 +27,7 @@ from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, r
 from .headers import client_scheme, is_trusted, response_headers, upstream_request_headers
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
+from .shadow import ShadowLog, judge
 from .websocket import is_websocket_upgrade, relay_websocket
 
 log = logging.getLogger("cors_edge")
@@ -54,6 +55,7 @@ class EdgeServer:
         self.upstream = upstream
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
+        self.shadow_log = ShadowLog()
 
     def make_server(self) -> EdgeHTTPServer:
         config = self.holder.current
@@ -134,10 +136,15 @@ class EdgeServer:
             record.route = verdict.route.name if verdict.route else None
             record.origin = verdict.origin or request.headers.get("Origin")
             response: web.StreamResponse
-            if verdict.answered_at_edge:
+            shadow = verdict.route is not None and verdict.route.shadow
+            if shadow:
+                record.decision = f"shadow:{record.decision}"
+            if verdict.answered_at_edge and not shadow:
                 response = edge_answer(verdict, request)
             else:
-                response = await self._forward(request, snapshot, verdict, peer, trusted, record)
+                response = await self._forward(
+                    request, snapshot, verdict, peer, trusted, record, shadow=shadow
+                )
             record.status = response.status
             return response
         finally:
@@ -157,6 +164,8 @@ class EdgeServer:
         peer: str | None,
         trusted: bool,
         record: RequestRecord,
+        *,
+        shadow: bool = False,
     ) -> web.StreamResponse:
         config = snapshot.config
         max_body = config.limits.max_body_bytes
@@ -190,7 +199,7 @@ class EdgeServer:
             return _failed(verdict, failure, record)
         record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
         try:
-            return await self._relay(request, upstream_response, verdict, record)
+            return await self._relay(request, upstream_response, verdict, record, shadow=shadow)
         finally:
             upstream_response.release()
 
@@ -200,15 +209,23 @@ class EdgeServer:
         upstream_response: UpstreamResponse,
         verdict: Verdict,
         record: RequestRecord,
+        *,
+        shadow: bool = False,
     ) -> web.StreamResponse:
         out: CIMultiDict[str] = CIMultiDict()
-        vary_values: list[str] = []
-        for name, value in response_headers(upstream_response.headers):
-            if name.lower() == "vary":
-                vary_values.append(value)
-            else:
-                out.add(name, value)
-        out.extend(verdict.answer_headers(vary_values))
+        if shadow:
+            # The app's own answer, its CORS headers and Vary as it sent them; cors-edge
+            # only judges it next to its own verdict.
+            out.extend(response_headers(upstream_response.headers, keep_cors=True))
+            self._judge_shadow(request, verdict, upstream_response.status, out, record)
+        else:
+            vary_values: list[str] = []
+            for name, value in response_headers(upstream_response.headers):
+                if name.lower() == "vary":
+                    vary_values.append(value)
+                else:
+                    out.add(name, value)
+            out.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
         status, reason = upstream_response.status, upstream_response.reason
         if (
@@ -229,6 +246,30 @@ class EdgeServer:
             response.enable_chunked_encoding()
         await response.prepare(request)
         return await _stream(request, upstream_response, response, record)
+
+    def _judge_shadow(
+        self,
+        request: web.BaseRequest,
+        verdict: Verdict,
+        status: int,
+        headers: CIMultiDict[str],
+        record: RequestRecord,
+    ) -> None:
+        get = request.headers.get
+        origin = get("Origin")
+        judgement = judge(
+            verdict,
+            origin=origin,
+            request_method=get("Access-Control-Request-Method"),
+            request_headers=get("Access-Control-Request-Headers"),
+            credentials="Cookie" in request.headers,
+            status=status,
+            upstream_headers=list(headers.items()),
+        )
+        if judgement is not None and judgement.disagrees:
+            record.shadow = (judgement.ours, judgement.upstream)
+            route = record.route or "none"
+            self.shadow_log(route, request.method, request.raw_path, origin or "", judgement)
 
 
 async def _stream(
