@@ -16,7 +16,7 @@ from typing import TextIO
 import yaml
 
 from . import browser
-from .cors import decide
+from .cors import Verdict, decide
 from .drafts import PolicyError
 from .loader import load_policy_file
 from .policy import Config
@@ -124,15 +124,21 @@ def run_case(config: Config, case: Case) -> Outcome:
             response_headers=verdict.headers,
         )
         if not check.ok:
-            reached = not verdict.answered_at_edge
+            reached = _reaches(verdict)
             return Outcome(False, reached, f"preflight: {check.reason} ({verdict.reason})")
     verdict = decide(config.routes, case.method, raw_path, [case.origin])
     check = browser.check_response(
         origin=case.origin, credentials=case.credentials, response_headers=verdict.headers
     )
-    reached = not verdict.answered_at_edge
+    reached = _reaches(verdict)
     reason = check.reason or "the page can read the response"
     return Outcome(check.ok, reached, f"{reason} ({verdict.reason})")
+
+
+def _reaches(verdict: Verdict) -> bool:
+    # enforce: shadow forwards everything; the verdict is what enforcing would do.
+    shadow = verdict.route is not None and verdict.route.shadow
+    return shadow or not verdict.answered_at_edge
 
 
 def _verdict(case: Case, outcome: Outcome) -> tuple[bool, str]:

@@ -22,9 +22,9 @@ HEADER = """\
 # those places say "refused" below (and were printed on stderr). Review each TODO,
 # then:
 #   cors-edge check --config THIS_FILE
-# Run it next to the unchanged app first (enforce: shadow, when your cors-edge has it),
-# read cors_edge_shadow_disagreements_total on /metrics, then enforce and remove
-# Flask-CORS from the app.
+# Run it next to the unchanged app first (enforce: shadow below: everything is
+# forwarded, the app's CORS headers pass untouched), read
+# cors_edge_shadow_disagreements_total on /metrics, then enforce and remove Flask-CORS.
 
 upstream: http://127.0.0.1:5000   # TODO: where the Flask app listens
 

@@ -140,3 +140,12 @@ def test_run_cases_prints_one_line_per_case_and_a_summary(tmp_path: Path) -> Non
     bad.write_text("- {origin: a, method: GET, path: /x, expect: nope}\n")
     assert run_cases(str(policy), str(bad), io.StringIO(), err) == 2
     assert f"{bad}:1 [0].expect:" in err.getvalue()
+
+
+def test_on_a_shadow_route_a_refused_request_still_reaches_the_upstream() -> None:
+    config = load_policy_text(POLICY.replace("defaults:\n", "defaults:\n  enforce: shadow\n"))
+    [case] = parse_cases(
+        "- {origin: http://evil.test, method: POST, path: /api/x, expect: refused}\n", "c.yaml"
+    )
+    outcome = run_case(config, case)
+    assert (outcome.allowed, outcome.reaches_upstream) == (False, True)
