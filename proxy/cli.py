@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, migrate_cli
 from .browser import (
     Check,
     check_preflight,
@@ -161,15 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("path", help="request path (and query), as the browser sends it")
 
-    importer = commands.add_parser(
-        "import", help="write a policy equivalent to an app's Flask-CORS usage (read with ast)"
-    )
-    importer.add_argument("--output", metavar="PATH", help="write here (default: stdout)")
-    importer.add_argument("sources", nargs="+", metavar="APP.py", help="the app's sources")
-
-    test = commands.add_parser("test", help="check policy expectations without a server")
-    config_option(test)
-    test.add_argument("cases", metavar="CASES.yaml", help="the expected decisions")
+    migrate_cli.add_commands(commands, config_option)  # import, test
 
     probe = commands.add_parser(
         "probe",
@@ -203,14 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check":
         return _check(args)
-    if args.command == "import":
-        from .importer_policy import run_import
-
-        return run_import(args.sources, args.output, sys.stdout, sys.stderr)
-    if args.command == "test":
-        from .cases import run_cases
-
-        return run_cases(args.config, args.cases, sys.stdout, sys.stderr)
+    if args.command in migrate_cli.COMMANDS:
+        return migrate_cli.run(args)
     if args.command == "probe":
         return _probe(args)
     return _explain(args)
