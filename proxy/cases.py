@@ -19,7 +19,7 @@ from . import browser
 from .cors import Verdict, decide
 from .drafts import PolicyError
 from .loader import load_policy_file
-from .policy import Config
+from .policy import Config, Unmatched
 from .yamlwalk import Walker, compose
 
 _CASE_KEYS = frozenset(
@@ -102,6 +102,7 @@ def _case(walk: Walker, node: yaml.Node, key: str) -> Case:
 def run_case(config: Config, case: Case) -> Outcome:
     """What a browser concludes about ``case`` with cors-edge in front (no server involved)."""
     raw_path = case.path.split("?", 1)[0]
+    block = config.unmatched is Unmatched.BLOCK
     page = browser.page_headers(list(case.headers))
     if browser.needs_preflight(case.method, page):
         names = browser.unsafe_header_names(page)
@@ -112,6 +113,7 @@ def run_case(config: Config, case: Case) -> Outcome:
             [case.origin],
             request_method=case.method,
             request_headers=",".join(names) or None,
+            block_unmatched=block,
         )
         # Forwarded preflights meet an app without Flask-CORS: 200, no CORS headers.
         status = verdict.status or 200
@@ -126,7 +128,7 @@ def run_case(config: Config, case: Case) -> Outcome:
         if not check.ok:
             reached = _reaches(verdict)
             return Outcome(False, reached, f"preflight: {check.reason} ({verdict.reason})")
-    verdict = decide(config.routes, case.method, raw_path, [case.origin])
+    verdict = decide(config.routes, case.method, raw_path, [case.origin], block_unmatched=block)
     check = browser.check_response(
         origin=case.origin, credentials=case.credentials, response_headers=verdict.headers
     )

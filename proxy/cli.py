@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, migrate_cli
+from .advice import legacy_code_exposure
 from .browser import (
     Check,
     check_preflight,
@@ -24,7 +25,7 @@ from .cors import Decision, Verdict, decide
 from .loader import PolicyError, load_policy_file
 from .nearmiss import nearest
 from .origins import parse_origin
-from .policy import Config
+from .policy import Config, Unmatched
 
 DEFAULT_CONFIG = "config/policies.yaml"
 
@@ -304,24 +305,25 @@ def _explain(args: argparse.Namespace) -> int:
     headers = page_headers([_header_arg(text) for text in args.header])
     unsafe = unsafe_header_names(headers)
     raw_path = args.path.split("?", 1)[0]
-    self_origin = parse_origin(f"http://{args.host}")
+    self_origin = parse_origin(f"{policies.public_scheme or 'http'}://{args.host}")
+    cross_origin = parse_origin(args.origin) != self_origin
     credentials = " with credentials" if args.credentials else ""
     print(f"request: {method} {args.path} from {args.origin}{credentials}")
     if needs_preflight(method, headers):
-        verdict = decide(
-            policies.routes,
+        verdict = _decide(
+            policies,
             "OPTIONS",
             raw_path,
-            [args.origin],
+            args.origin,
+            self_origin,
             request_method=method,
             request_headers=",".join(unsafe) or None,
-            self_origin=self_origin,
         )
         print("\nstep 1, the browser's preflight:")
         print(f"  OPTIONS {args.path}")
         for name, value in preflight_request(args.origin, method, headers):
             print(f"  {name}: {value}")
-        _print_verdict(verdict, policies, args.origin)
+        _print_verdict(verdict, policies, args.origin, cross_origin)
         if verdict.decision is Decision.NO_ROUTE:
             print("  browser:  depends on the upstream's answer (cors-edge probe URL asks it)")
             print("\nthe browser needs a 2xx with CORS headers from the upstream to go on.")
@@ -341,8 +343,8 @@ def _explain(args: argparse.Namespace) -> int:
         print("\nstep 2, the actual request:")
     else:
         print("\nno preflight: the browser sends the request directly (a simple request).")
-    verdict = decide(policies.routes, method, raw_path, [args.origin], self_origin=self_origin)
-    _print_verdict(verdict, policies, args.origin)
+    verdict = _decide(policies, method, raw_path, args.origin, self_origin)
+    _print_verdict(verdict, policies, args.origin, cross_origin)
     if verdict.decision is Decision.NO_ROUTE:
         print("  browser:  depends on the upstream's own headers (cors-edge probe URL asks it)")
     else:
@@ -350,16 +352,35 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decide(
+    policies: Config,
+    method: str,
+    raw_path: str,
+    origin: str,
+    self_origin: str | None,
+    **preflight: str | None,
+) -> Verdict:
+    return decide(
+        policies.routes,
+        method,
+        raw_path,
+        [origin],
+        self_origin=self_origin,
+        block_unmatched=policies.unmatched is Unmatched.BLOCK,
+        **preflight,
+    )
+
+
 def _header_arg(text: str) -> tuple[str, str]:
     name, _, value = text.partition(":")
     return name.strip(), value.strip()
 
 
-def _print_verdict(verdict: Verdict, policies: Config, origin: str) -> None:
+def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin: bool) -> None:
     route = verdict.route
     if route is not None:
         print(f"  route:    {route.name} ({policies.source}:{route.line})")
-        print(f"  origins:  {', '.join(route.origin_sources)}")
+        print(f"  origins:  {', '.join(route.origin_sources) or 'none (origins: [])'}")
         normalised = parse_origin(origin)
         if normalised is None or not route.origins.allows(normalised):
             miss = nearest(origin, route.origin_sources)
@@ -383,6 +404,9 @@ def _print_verdict(verdict: Verdict, policies: Config, origin: str) -> None:
             print(f"    Vary: {verdict.vary}")
     else:
         print("  headers:  none")
+    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin)
+    if exposure is not None:
+        print(f"  warning:  {exposure}")
 
 
 def _print_check(check: Check, passed: str) -> None:

@@ -52,8 +52,14 @@ class ForwardFailure(Exception):
         return self.error.kind in (ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE)
 
 
+# Raised by limited_body() while aiohttp sends the body; send() turns them (however
+# aiohttp wraps them) into the client's ForwardFailure.
 class BodyTooLarge(Exception):
     """The client's request body exceeds ``limits.max_body_bytes``."""
+
+
+class ClientBodyTimeout(Exception):
+    """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +75,6 @@ class UpstreamAddress:
             # The authority is irrelevant over a UNIX socket; the Host header is the client's.
             return cls("http://upstream", text[len("unix:") :])
         return cls(text.rstrip("/"), None)
-
-
-class ClientBodyTimeout(Exception):
-    """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
 
 
 def _client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout | None:

@@ -92,15 +92,6 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def client_scheme(headers: HeaderLookup, trusted: bool) -> str:
-    """The scheme the client used: a trusted peer's ``X-Forwarded-Proto``, else http."""
-    if trusted:
-        forwarded = headers.get("X-Forwarded-Proto")
-        if forwarded:
-            return forwarded.split(",")[0].strip().lower()
-    return "http"
-
-
 def response_headers(
     headers: CIMultiDictProxy[str], *, keep_cors: bool = False
 ) -> list[tuple[str, str]]:

@@ -17,6 +17,9 @@ Shutdown
     are refused), in-flight requests get up to ``--grace`` seconds to finish, idle
     keep-alive connections are closed, and the process exits 0. A second signal cuts
     the grace period short.
+
+Public aiohttp API only (runners and sites); closing the edge's connections goes
+through :meth:`proxy.protocol.EdgeHTTPServer.close_connections`.
 """
 
 from __future__ import annotations
@@ -279,10 +282,7 @@ class Service:
     async def stop(self) -> None:
         """Readiness false, stop accepting, let in-flight requests finish, close."""
         await self.drain()
-        await self.upstream.close()
-        if self._admin_runner is not None:
-            await self._admin_runner.cleanup()
-            self._admin_runner = None
+        await self._close()
 
     async def _close(self) -> None:
         for runner in (self._edge_runner, self._admin_runner):

@@ -13,25 +13,28 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from .drafts import Located, PolicyError, PolicyFields, RouteDraft, Where, builtin_fields
-from .lint import lint
-from .policy import Config, Limits, RoutePolicy, Timeouts
+from .lint import lint, lint_scheme
+from .policy import Config, Limits, RoutePolicy, Scheme, Timeouts, Unmatched
 from .policyfields import POLICY_KEYS, FieldReader
 from .routes import PathRule, RouteTable
-from .yamlwalk import Fields, Walker, compose, is_null
+from .yamlwalk import Fields, UnreadableScalar, Walker, compose, is_null
 
 __all__ = ["PolicyError", "load_policy_file", "load_policy_text"]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
+D = TypeVar("D")
 
 _TOP_KEYS = frozenset(
     {"upstream", "listen", "admin", "timeouts", "limits", "trust_forwarded_from", "defaults"}
-    | {"routes"}
+    | {"routes", "unmatched", "public_scheme"}
 )
 _TIMEOUT_KEYS = frozenset(
     {"connect", "read", "client_header", "client_body", "keepalive", "upstream_idle"}
@@ -63,6 +66,8 @@ class _PolicyReader:
         result["timeouts"] = self.section(top, "timeouts", _TIMEOUT_KEYS, Timeouts, integer=False)
         result["limits"] = self.section(top, "limits", _LIMIT_KEYS, Limits, integer=True)
         result["trust_forwarded_from"] = self.networks(top)
+        result["unmatched"] = self.choice(top, "unmatched", Unmatched, Unmatched.FORWARD)
+        result["public_scheme"] = self.choice(top, "public_scheme", Scheme, None)
         defaults = PolicyFields()
         if "defaults" in top:
             node = top["defaults"][1]
@@ -73,7 +78,10 @@ class _PolicyReader:
             raise self.walk.fail(root, "routes", "missing; list at least one route")
         route_nodes = self.walk.sequence(top["routes"][1], "routes")
         drafts = [self.route(node, i, defaults) for i, node in enumerate(route_nodes)]
-        result["warnings"] = lint(drafts)
+        scheme_warnings = lint_scheme(
+            result["public_scheme"], bool(result["trust_forwarded_from"]), self.walk.where(root, "")
+        )
+        result["warnings"] = (*lint(drafts), *scheme_warnings)
         result["routes"] = RouteTable([(d.rule.value, build_route(d)) for d in drafts])
         return result
 
@@ -86,6 +94,17 @@ class _PolicyReader:
             expected = "http://host:port or unix:/path.sock" if name == "upstream" else "host:port"
             raise self.walk.fail(node, name, f"{text!r} is not of the form {expected}")
         return text
+
+    def choice(self, top: Fields, name: str, enum: type[E], default: D) -> E | D:
+        if name not in top:
+            return default
+        node = top[name][1]
+        text = self.walk.string(node, name)
+        try:
+            return enum(text)
+        except ValueError:
+            expected = " or ".join(member.value for member in enum)
+            raise self.walk.fail(node, name, f"{text!r}: expected {expected}") from None
 
     def section(
         self, top: Fields, name: str, keys: frozenset[str], cls: Callable[..., T], *, integer: bool
@@ -206,7 +225,11 @@ def _value(field: Located[T] | None) -> T:
 def load_policy_text(text: str, source: str = "<string>") -> Config:
     """Parse and compile a policy document, or raise :class:`PolicyError`."""
     root = compose(text, source)
-    values = _PolicyReader(source).read(root)
+    try:
+        values = _PolicyReader(source).read(root)
+    except UnreadableScalar as error:
+        line = error.node.start_mark.line + 1
+        raise PolicyError(source, line, "(yaml)", f"invalid YAML: {error}") from None
     return Config(
         source=source,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
@@ -218,6 +241,8 @@ def load_policy_text(text: str, source: str = "<string>") -> Config:
         trust_forwarded_from=values["trust_forwarded_from"],
         routes=values["routes"],
         warnings=values["warnings"],
+        unmatched=values["unmatched"],
+        public_scheme=values["public_scheme"],
     )
 
 

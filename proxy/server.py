@@ -24,9 +24,10 @@ from multidict import CIMultiDict
 from .cors import Verdict
 from .edge_answers import edge_answer, error_answer
 from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, read_small_body
-from .headers import client_scheme, is_trusted, response_headers, upstream_request_headers
+from .headers import is_trusted, response_headers, upstream_request_headers
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
+from .sameorigin import client_scheme
 from .shadow import ShadowLog, judge
 from .websocket import is_websocket_upgrade, relay_websocket
 
@@ -83,8 +84,9 @@ class EdgeServer:
         *,
         preflight: bool = True,
     ) -> Verdict:
-        """The one way into the engine: the snapshot's verdict cache, the client's scheme
-        (a trusted peer's ``X-Forwarded-Proto``), its Host and Origin headers."""
+        """The one way into the engine: the snapshot's verdict cache, the scheme the
+        browser addressed (``public_scheme``, a trusted ``X-Forwarded-Proto``, or None when
+        in doubt: see :mod:`proxy.sameorigin`), its Host and Origin headers."""
         get = headers.get
         return snapshot.verdicts.decide(
             method,
@@ -93,7 +95,7 @@ class EdgeServer:
             get("Access-Control-Request-Method") if preflight else None,
             get("Access-Control-Request-Headers") if preflight else None,
             get("Access-Control-Request-Private-Network") if preflight else None,
-            client_scheme(headers, trusted),
+            client_scheme(snapshot.config.public_scheme, get("X-Forwarded-Proto"), trusted),
             get("Host"),
         )
 
@@ -176,8 +178,10 @@ class EdgeServer:
             # Only now that the request is permitted may the client send its body.
             await send_continue(request)
         has_body = request.body_exists
+        # The scheme browsers use when the operator stated it, else the listener's own.
+        scheme = config.public_scheme or request.scheme
         out_headers = upstream_request_headers(
-            request.headers, peer=peer, scheme=request.scheme, trusted_peer=trusted
+            request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
         )
         raw_target = request.raw_path
         if is_websocket_upgrade(request):

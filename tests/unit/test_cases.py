@@ -149,3 +149,11 @@ def test_on_a_shadow_route_a_refused_request_still_reaches_the_upstream() -> Non
     )
     outcome = run_case(config, case)
     assert (outcome.allowed, outcome.reaches_upstream) == (False, True)
+
+
+def test_unmatched_block_refuses_paths_no_route_matches() -> None:
+    config = load_policy_text("unmatched: block\n" + POLICY)
+    [case] = parse_cases(
+        "- {origin: http://localhost:3000, method: GET, path: /x, expect: refused}\n", "c.yaml"
+    )
+    assert run_case(config, case).reaches_upstream is False

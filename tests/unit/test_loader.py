@@ -230,3 +230,14 @@ def test_compiled_policy_is_immutable() -> None:
         policies.upstream = "http://evil:1"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         policies.route_list[0].enforce = False  # type: ignore[misc]
+
+
+def test_unmatched_and_empty_origins_are_least_privilege_keys() -> None:
+    from proxy.policy import Unmatched
+
+    policies = load_policy_text("unmatched: block\nroutes: [{path: /x, origins: []}]\n")
+    assert policies.unmatched is Unmatched.BLOCK
+    assert policies.route_list[0].origin_sources == ()
+    assert load_policy_text("routes: []\n").unmatched is Unmatched.FORWARD
+    error = error_of("unmatched: deny\nroutes: []\n")
+    assert (error.line, error.key) == (1, "unmatched") and "forward or block" in error.message
