@@ -98,7 +98,11 @@ class _Reader:
                 elif kind == "flask.Blueprint":
                     prefix = self.kwarg(module, node.value, "url_prefix")
                     self.usage.blueprints[key] = prefix if isinstance(prefix, str) else None
-                elif kind == "flask_cors.CORS" and not node.value.args:
+                elif (
+                    kind == "flask_cors.CORS"
+                    and not node.value.args
+                    and not any(k.arg == "app" for k in node.value.keywords)
+                ):
                     where = self.ev.where(module, node.value)
                     self.pending_cors[key] = (self.options(module, node.value), where)
 
@@ -146,9 +150,15 @@ class _Reader:
             self.method_call(module, call, call.func)
 
     def cors(self, module: str, node: ast.Assign | ast.Expr, call: ast.Call) -> None:
-        if call.args:  # CORS() alone was recorded with the objects, for init_app
-            options = self.options(module, call, skip=1)
-            self.extension(module, call.args[0], options, self.ev.where(module, call))
+        target = call.args[0] if call.args else None
+        keyword = next((k for k in call.keywords if k.arg == "app"), None)
+        if keyword is not None:  # CORS(app=app, ...)
+            target = keyword.value
+            call = ast.Call(call.func, call.args, [k for k in call.keywords if k is not keyword])
+            ast.copy_location(call, keyword.value)
+        if target is not None:  # CORS() alone was recorded with the objects, for init_app
+            options = self.options(module, call, skip=1 if call.args else 0)
+            self.extension(module, target, options, self.ev.where(module, call))
 
     def extension(self, module: str, target: ast.expr, options: Options, where: Where) -> None:
         key = self.ev.object_key(module, target)

@@ -164,6 +164,8 @@ class Evaluator:
         return Unknown(where, ast.unparse(node))
 
     def _settings_for_name(self, module: str, node: ast.Name, where: Where) -> Settings | Unknown:
+        if node.id == "__name__":  # from_object(__name__): this module's own settings
+            return self._module_settings(module)
         info = self.modules[module]
         origin = info.imports.get(node.id)
         if origin is not None:

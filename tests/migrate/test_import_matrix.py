@@ -82,7 +82,7 @@ def _import_and_test(fixture: Fixture, tmp_path: Path) -> tuple[Path, Path, int]
     return policy, cases, len(all_cases)
 
 
-@pytest.mark.parametrize("name", ["seed", "blueprints", "stacked", "unsafe"])
+@pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_cors_edge_test_cli_agrees_with_flask_cors(name: str, tmp_path: Path) -> None:
     policy, cases, count = _import_and_test(FIXTURES[name], tmp_path)
     ran = _cli("test", "--config", str(policy), str(cases))

@@ -168,3 +168,26 @@ def test_add_url_rule_with_a_wrapped_view_and_blueprint_prefixes(tmp_path: Path)
     code, out, _ = _run(app, views)
     assert code == 0
     assert "- path: /mounted/feed" in out
+
+
+def test_keyword_app_string_and_list_resources_and_module_settings(tmp_path: Path) -> None:
+    app = _write(
+        tmp_path,
+        "app.py",
+        """
+        from flask import Flask
+        from flask_cors import CORS
+        CORS_ORIGINS = ["http://settings.example"]
+        app = Flask(__name__)
+        app.config.from_object(__name__)
+        CORS(app=app, resources=r"/api/*")
+        other = Flask("other")
+        other.config.from_mapping(CORS_SUPPORTS_CREDENTIALS=True)
+        CORS(other, resources=["/a", r"/b/.*"], origins=["http://o.example"])
+    """,
+    )
+    code, out, err = _run(app)
+    assert code == 0, err
+    assert "- regex: /api/*" in out and "- http://settings.example" in out
+    assert "- path: /a\n" in out and "- regex: /b/.*\n" in out
+    assert out.count("supports_credentials: true") == 2  # /a and /b/.* of the other app
