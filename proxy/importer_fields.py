@@ -226,8 +226,8 @@ def _regex_origin(fields: Fields, raw: Raw, pattern: str) -> tuple[str, str] | N
                 raw.where,
                 (
                     f"origin regex {source_text(pattern)} was matched from the start only, so "
-                    "https://app.example.com.evil.example passed; cors-edge matches it in "
-                    "full"
+                    "any origin that merely begins with a match (the same name followed by "
+                    ".evil.example) passed; cors-edge matches it in full"
                 ),
                 pattern,
             )
