@@ -198,13 +198,22 @@ class Evaluator:
 
     def _module_settings(self, module: str) -> Settings:
         result: Settings = {}
-        for node in self.modules[module].tree.body:
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    if isinstance(target, ast.Name) and target.id.isupper():
-                        where = self.where(module, node)
-                        result[target.id] = (self.value(module, node.value), where)
+        for name, value, where in self._assignments(module, self.modules[module].tree.body):
+            result[name] = (value, where)
         return result
+
+    def _assignments(self, module: str, body: list[ast.stmt]) -> list[tuple[str, Any, Where]]:
+        """Upper-case names bound in ``body`` (``X = ...`` or ``X: T = ...``), evaluated."""
+        out = []
+        for node in body:
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets = [node.target]
+            value = getattr(node, "value", None)
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id.isupper() and value is not None:
+                    out.append((target.id, self.value(module, value), self.where(module, node)))
+        return out
 
     def _class_settings(self, module: str, cls: ast.ClassDef, depth: int) -> Settings:
         result: Settings = {}
@@ -215,12 +224,8 @@ class Evaluator:
                 if base_module is not None and owner[2] in base_module.classes:
                     cls_node = base_module.classes[owner[2]]
                     result.update(self._class_settings(owner[0], cls_node, depth + 1))
-        for node in cls.body:
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    if isinstance(target, ast.Name) and target.id.isupper():
-                        where = self.where(module, node)
-                        result[target.id] = (self.value(module, node.value), where)
+        for name, value, where in self._assignments(module, cls.body):
+            result[name] = (value, where)
         return result
 
 
@@ -245,16 +250,16 @@ def _index(path: str, tree: ast.Module) -> _Module:
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     info.assigned.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            info.assigned.setdefault(node.target.id, []).append(node.value)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             arguments = node.args.args[len(node.args.args) - len(node.args.defaults) :]
             for argument, default in zip(arguments, node.args.defaults, strict=True):
                 info.defaults.setdefault(argument.arg, []).append(default)
     for cls in info.classes.values():  # class attributes are not module names
         for node in cls.body:
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    if isinstance(target, ast.Name) and target.id in info.assigned:
-                        info.assigned[target.id] = [
-                            v for v in info.assigned[target.id] if v is not node.value
-                        ]
+            value = getattr(node, "value", None)
+            for values in info.assigned.values():
+                if value is not None and value in values:
+                    values.remove(value)
     return info

@@ -49,7 +49,7 @@ class Stack:
 def shadowed(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     fixture = FIXTURES[request.param]
     upstream = start_upstream(
-        tmp_path, app=f"tests.migrate.apps.{fixture.files[0]}:app", workers=1, threads=4
+        tmp_path, app=f"{fixture.package}.{fixture.files[0]}:app", workers=1, threads=4
     )
     try:
         result, _ = imported(fixture)

@@ -26,7 +26,7 @@ from proxy.importer_policy import ImportResult, build_policy
 from proxy.loader import load_policy_text
 from proxy.policy import Config
 
-APPS = Path(__file__).parent / "apps"
+REPO = Path(__file__).resolve().parents[2]
 
 ORIGINS = (
     "http://localhost:3000",
@@ -52,15 +52,17 @@ class Fixture:
     files: tuple[str, ...]
     paths: tuple[str, ...]
     factory: str | None = None  # a create_app-style function instead of a module-level app
+    package: str = "tests.migrate.apps"  # where the files are (they are passed to import)
 
     def app(self) -> Flask:
-        module = importlib.import_module(f"tests.migrate.apps.{self.files[0]}")
+        module = importlib.import_module(f"{self.package}.{self.files[0]}")
         app = getattr(module, self.factory)() if self.factory else module.app
         assert isinstance(app, Flask)
         return app
 
     def sources(self) -> list[Path]:
-        return [APPS / f"{name}.py" for name in self.files]
+        base = REPO / self.package.replace(".", "/")
+        return [(base / f"{name}.py").resolve() for name in self.files]
 
 
 FIXTURES = {
@@ -89,6 +91,13 @@ FIXTURES = {
         Fixture("decorated_alone", ("decorated_alone",), ("/api/v1/things", "/hook", "/plain")),
         Fixture("stacked", ("stacked",), ("/api/stacked", "/api/single")),
         Fixture("unsafe", ("unsafe",), ("/api/me", "/embed", "/partner/data")),
+        # The parity suite's Flask-CORS app: the bundled legacy app, resources in a module.
+        Fixture(
+            "parity",
+            ("flask_cors_app", "resources", "../../examples/legacy_app"),
+            ("/api/echo", "/public/echo", "/echo", "/v1/public/info", "/admin/users"),
+            package="tests.parity",
+        ),
     )
 }
 

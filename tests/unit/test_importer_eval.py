@@ -71,3 +71,8 @@ def test_settings_from_classes_with_bases_modules_and_strings() -> None:
     dotted = ev.settings("app", ast.Constant("settings.Base"))
     assert not isinstance(dotted, Unknown) and dotted["CORS_MAX_AGE"][0] == 5
     assert isinstance(ev.settings("app", ast.Constant("elsewhere.Config")), Unknown)
+
+
+def test_annotated_assignments_are_read() -> None:
+    ev = _evaluator(app="from typing import Any\nR: dict[str, Any] = {'/a': {}}\n")
+    assert _value(ev, "app", "R") == {"/a": {}}
