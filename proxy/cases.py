@@ -19,6 +19,8 @@ from . import browser
 from .cors import Verdict, decide
 from .drafts import PolicyError
 from .loader import load_policy_file
+from .nearmiss import nearest
+from .origins import parse_origin
 from .policy import Config, Unmatched
 from .yamlwalk import Walker, compose
 
@@ -126,15 +128,26 @@ def run_case(config: Config, case: Case) -> Outcome:
             response_headers=verdict.headers,
         )
         if not check.ok:
-            reached = _reaches(verdict)
-            return Outcome(False, reached, f"preflight: {check.reason} ({verdict.reason})")
+            reason = f"preflight: {check.reason} ({verdict.reason}{_near_miss(case, verdict)})"
+            return Outcome(False, _reaches(verdict), reason)
     verdict = decide(config.routes, case.method, raw_path, [case.origin], block_unmatched=block)
     check = browser.check_response(
         origin=case.origin, credentials=case.credentials, response_headers=verdict.headers
     )
-    reached = _reaches(verdict)
     reason = check.reason or "the page can read the response"
-    return Outcome(check.ok, reached, f"{reason} ({verdict.reason})")
+    return Outcome(
+        check.ok, _reaches(verdict), f"{reason} ({verdict.reason}{_near_miss(case, verdict)})"
+    )
+
+
+def _near_miss(case: Case, verdict: Verdict) -> str:
+    """For a refused origin: the nearest allowed one and what differs (DESIGN, Debugging)."""
+    route = verdict.route
+    normalised = parse_origin(case.origin)
+    if route is None or (normalised is not None and route.origins.allows(normalised)):
+        return ""
+    miss = nearest(case.origin, route.origin_sources)
+    return f"; {miss.hint}" if miss is not None else ""
 
 
 def _reaches(verdict: Verdict) -> bool:

@@ -157,3 +157,15 @@ def test_unmatched_block_refuses_paths_no_route_matches() -> None:
         "- {origin: http://localhost:3000, method: GET, path: /x, expect: refused}\n", "c.yaml"
     )
     assert run_case(config, case).reaches_upstream is False
+
+
+def test_a_refused_origin_names_the_nearest_allowed_one(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "- {origin: https://localhost:3000, method: GET, path: /api/x, expect: allowed}\n"
+    )
+    out = io.StringIO()
+    assert run_cases(str(policy), str(cases), out, io.StringIO()) == 1
+    assert "nearest allowed origin: http://localhost:3000; differs in" in out.getvalue()
