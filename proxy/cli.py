@@ -22,10 +22,11 @@ from .browser import (
     unsafe_header_names,
 )
 from .cors import Decision, Verdict, decide
-from .loader import PolicyError, load_policy_file
+from .loader import PolicyError, load_policy_file, local_dev_policy
 from .nearmiss import nearest
 from .origins import parse_origin
 from .policy import Config, Unmatched
+from .policyread import FixedPolicy
 
 DEFAULT_CONFIG = "config/policies.yaml"
 
@@ -134,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--no-access-log", action="store_true", help="do not write an access log line per request"
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="local development: read no policy file; one route /** allows this origin "
+        "(repeatable), every method and every requested header",
+    )
+    serve.add_argument(
+        "--allow-credentials",
+        action="store_true",
+        help="with --allow-origin: allow credentials (cookies, Authorization)",
     )
 
     check = commands.add_parser("check", help="validate and lint a policy file; exit 1 on error")
@@ -248,7 +262,13 @@ def _serve(args: argparse.Namespace) -> int:
         from .accesslog import AccessLog
 
         observers.append(AccessLog(args.log_format, sys.stdout, worker=worker))
+    policy_source = None
+    if args.allow_origin or args.allow_credentials:
+        policy_source = _local_dev_policy(args)
+        if policy_source is None:
+            return 2
     options = ServeOptions(
+        policy_source=policy_source,
         config=Path(args.config),
         upstream=args.upstream,
         listen=args.listen,
@@ -272,6 +292,28 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return serve_fleet(options, args.workers, passed_on)
     return serve(lambda: Service(options, observers))
+
+
+def _local_dev_policy(args: argparse.Namespace) -> FixedPolicy | None:
+    """``serve --allow-origin``: the flag-built policy, or None after saying why not.
+
+    Hook: the ``--debug`` default of this mode (on when the listener is loopback,
+    DESIGN.md "Local development in one line") belongs here, once --debug exists.
+    """
+    problem = None
+    if not args.allow_origin:
+        problem = "--allow-credentials needs --allow-origin"
+    elif args.watch:
+        problem = "--watch needs a policy file; --allow-origin reads none"
+    elif args.workers > 1:
+        problem = "--allow-origin runs one process; drop --workers"
+    if problem is None:
+        try:
+            return local_dev_policy(args.allow_origin, credentials=args.allow_credentials)
+        except PolicyError as error:
+            problem = f"--allow-origin: {error.message}"
+    print(f"cors-edge: {problem}", file=sys.stderr)
+    return None
 
 
 def _load(path: str) -> Config | None:
