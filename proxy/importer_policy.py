@@ -269,6 +269,8 @@ def _blueprint_routes(
                     "TODO: origins this blueprint refused fell through to the app-wide "
                     "CORS in Flask-CORS; here the blueprint's policy alone decides"
                 )
+            if any(usage.config.get(app) for _, app in _full_rules(usage, rule) if app):
+                title.append("a blueprint has no config: the app's CORS_* keys did not apply here")
             routes.append(Route(kind, text, fields, title))
     return routes
 

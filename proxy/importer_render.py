@@ -27,6 +27,8 @@ HEADER = """\
 # cors_edge_shadow_disagreements_total on /metrics, then enforce and remove Flask-CORS.
 
 upstream: http://127.0.0.1:5000   # TODO: where the Flask app listens
+# Paths no route matches are forwarded without CORS headers, as under Flask-CORS;
+# `unmatched: block` would also keep cross-origin requests to them away from Flask.
 
 defaults:                         # Flask-CORS's own defaults, written out
   methods: [{methods}]
