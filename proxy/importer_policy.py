@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from .drafts import PolicyError
-from .importer import Extension, Rule, SourceError, Usage, read_sources
+from .importer import Extension, Rule, Usage
 from .importer_eval import Regex, Unknown
 from .importer_fields import (
     ALL_METHODS,
@@ -363,38 +361,4 @@ def build_policy(usage: Usage, sources: list[str]) -> ImportResult:
     return ImportResult(text, routes, refusals, todos, no_effect)
 
 
-__all__ = ["ALL_METHODS", "ImportResult", "build_policy", "run_import"]
-
-
-def run_import(paths: list[str], output: str | None, out: TextIO, err: TextIO) -> int:
-    """``cors-edge import``: 0 when a policy was written, 1 when there was nothing to write."""
-    try:
-        usage = read_sources([Path(p) for p in paths])
-    except SourceError as error:
-        print(f"{error}", file=err)
-        return 1
-    if not usage.found:
-        print(
-            f"{', '.join(paths)}: no Flask-CORS usage found (CORS(...), init_app, @cross_origin)",
-            file=err,
-        )
-        for todo in usage.todos:
-            print(todo, file=err)
-        return 1
-    try:
-        result = build_policy(usage, paths)
-    except PolicyError as error:  # a bug of the importer's, never the app's
-        print(f"cors-edge import: the policy written does not load: {error}", file=err)
-        return 1
-    for _, refusal in result.refusals:
-        print(f"{refusal.where or paths[0]}: refused: {refusal.message}", file=err)
-    for todo in result.todos:
-        print(todo, file=err)
-    for note in result.no_effect:
-        print(f"{note.split(': ', 1)[0]}: no effect: {note.split(': ', 1)[-1]}", file=err)
-    if output is None:
-        out.write(result.text)
-    else:
-        Path(output).write_text(result.text, encoding="utf-8")
-        print(f"{output}: wrote {len(result.routes)} routes", file=err)
-    return 0
+__all__ = ["ALL_METHODS", "ImportResult", "build_policy"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from proxy.importer import SourceError, read_sources
-from proxy.importer_policy import run_import
+from proxy.migrate_cli import run_import
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
