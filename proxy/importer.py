@@ -81,6 +81,7 @@ class _Reader:
         self.usage = Usage()
         self.seq = 0
         self.pending_cors: dict[str, tuple[Options, Where]] = {}  # CORS() kept for init_app
+        self.placed: set[Where] = set()  # @cross_origin calls found on a URL rule (or inert)
 
     # object kinds ---------------------------------------------------------------
 
@@ -252,10 +253,12 @@ class _Reader:
                 stack.insert(0, (self.options(module, decorator), where))
             elif (rule := self.route(module, decorator)) is not None:
                 view.stacks.append((rule, tuple(stack)))
+                self.placed.update(where for _, where in stack)
         if stack and not view.stacks:
             self.ev.views_pending[view.name] = tuple(stack)
         elif stack and len(stack) > len(view.stacks[-1][1]):
             where = stack[0][1]
+            self.placed.update(w for _, w in stack)
             self.usage.no_effect.append(
                 f"{where}: @cross_origin above the route decorator had no effect "
                 "(it wraps the view after Flask registered it)"
@@ -308,7 +311,24 @@ class _Reader:
             view_node = view_node.args[0] if view_node.args else None
         if isinstance(view_node, ast.Name):
             stack.extend(self.ev.views_pending.get(f"{module}:{view_node.id}", ()))
+        self.placed.update(where for _, where in stack)
         self.usage.views.append(View(ast.unparse(view_node or call), [(rule, tuple(stack))]))
+
+    def unplaced(self, module: str, tree: ast.Module) -> None:
+        """A @cross_origin the importer could not put on a URL rule is a TODO, never dropped
+        silently (class-based views' ``decorators``, views registered some other way)."""
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            where = self.ev.where(module, node)
+            if self.ev.callee(module, node.func) == "flask_cors.cross_origin" and (
+                where not in self.placed
+            ):
+                self.usage.todos.append(
+                    f"{where}: TODO: this @cross_origin is not on a URL rule the importer can "
+                    "follow (a class-based view, a view registered another way); its policy "
+                    "is not in this file"
+                )
 
 
 def _in_order(body: list[ast.stmt]) -> list[ast.stmt]:
@@ -351,5 +371,7 @@ def read_sources(paths: list[Path]) -> Usage:
         reader.collect_objects(module, tree)
     for module, tree in trees.items():
         reader.read(module, tree)
+    for module, tree in trees.items():
+        reader.unplaced(module, tree)
     reader.usage.todos.extend(evaluator.todos)
     return reader.usage

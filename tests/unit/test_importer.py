@@ -191,3 +191,27 @@ def test_keyword_app_string_and_list_resources_and_module_settings(tmp_path: Pat
     assert "- regex: /api/*" in out and "- http://settings.example" in out
     assert "- path: /a\n" in out and "- regex: /b/.*\n" in out
     assert out.count("supports_credentials: true") == 2  # /a and /b/.* of the other app
+
+
+def test_a_cross_origin_the_importer_cannot_place_is_a_todo(tmp_path: Path) -> None:
+    app = _write(
+        tmp_path,
+        "app.py",
+        """
+        from flask import Flask
+        from flask.views import MethodView
+        from flask_cors import CORS, cross_origin
+        app = Flask(__name__)
+        CORS(app, resources=r"/api/*", origins=["http://a.example"])
+
+        class Items(MethodView):
+            decorators = [cross_origin(origins="*")]
+            def get(self):
+                return ""
+
+        app.add_url_rule("/items", view_func=Items.as_view("items"))
+    """,
+    )
+    code, _, err = _run(app)
+    assert code == 0
+    assert f"{app}:9: TODO: this @cross_origin is not on a URL rule the importer can follow" in err
