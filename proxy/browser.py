@@ -7,7 +7,8 @@ Chromium's, because that is the browser a user debugs with, and the difference i
 named in ``Check.chromium_differs``. Each difference is proven against a real
 Chromium in tests/browser/test_probe_vs_chromium.py.
 
-``explain``, ``test``, ``probe`` and shadow mode all judge with this module.
+``explain``, ``test``, ``probe`` and shadow mode all judge with this module; the
+request half (safelisting, what the preflight carries) is proxy/safelist.py, re-exported.
 """
 
 from __future__ import annotations
@@ -16,45 +17,41 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-Headers = Sequence[tuple[str, str]]
+from .safelist import (
+    FORBIDDEN_METHODS,
+    HTTP_WHITESPACE,
+    NON_WILDCARD_HEADERS,
+    SAFELISTED_CONTENT_TYPES,
+    SAFELISTED_METHODS,
+    Headers,
+    is_safelisted_header,
+    needs_preflight,
+    normalize_method,
+    page_headers,
+    preflight_request,
+    unsafe_header_names,
+)
 
-# "A CORS-safelisted method is a method that is `GET`, `HEAD`, or `POST`."
-SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
-# "To normalize a method, if it is a byte-case-insensitive match for `DELETE`, `GET`,
-# `HEAD`, `OPTIONS`, `POST`, or `PUT`, byte-uppercase it." (fetch() does this first)
-_NORMALIZED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
-# "A forbidden method is a method that is a byte-case-insensitive match for
-# `CONNECT`, `TRACE`, or `TRACK`." (fetch() throws a TypeError)
-FORBIDDEN_METHODS = frozenset({"CONNECT", "TRACE", "TRACK"})
-# "A CORS non-wildcard request-header name is a header name that is a
-# byte-case-insensitive match for `Authorization`."
-NON_WILDCARD_HEADERS = frozenset({"authorization"})
-SAFELISTED_CONTENT_TYPES = frozenset(
-    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
-)
-# Forbidden request-headers: a page's Headers object silently drops them.
-_FORBIDDEN_HEADERS = frozenset(
-    {
-        "accept-charset", "accept-encoding", "access-control-request-headers",
-        "access-control-request-method", "connection", "content-length", "cookie",
-        "cookie2", "date", "dnt", "expect", "host", "keep-alive", "origin", "referer",
-        "set-cookie", "te", "trailer", "transfer-encoding", "upgrade", "via",
-    }
-)  # fmt: skip
-_METHOD_OVERRIDE_HEADERS = frozenset(
-    {"x-http-method", "x-http-method-override", "x-method-override"}
-)
-# "A CORS-unsafe request-header byte is a byte byte for which one of the following
-# is true: byte is less than 0x20 and is not 0x09 HT; byte is 0x22 ("), 0x28 (left
-# parenthesis), 0x29 (right parenthesis), 0x3A (:), 0x3C (<), 0x3E (>), 0x3F (?), 0x40
-# (@), 0x5B ([), 0x5C (\), 0x5D (]), 0x7B ({), 0x7D (}), or 0x7F DEL."
-_UNSAFE_BYTES = frozenset({chr(c) for c in range(0x20) if c != 0x09} | set('"():<>?@[\\]{}\x7f'))
-# accept-language / content-language: "0x30 to 0x39, 0x41 to 0x5A, 0x61 to 0x7A, and
-# is not 0x20, 0x2A, 0x2C, 0x2D, 0x2E, 0x3B, or 0x3D"
-_LANGUAGE_RE = re.compile(r"[0-9A-Za-z *,\-.;=]*")
-_RANGE_RE = re.compile(r"bytes=([0-9]+)-([0-9]*)")
+__all__ = [
+    "CHROMIUM_WILDCARD_COVERS_AUTHORIZATION",
+    "FORBIDDEN_METHODS",
+    "NON_WILDCARD_HEADERS",
+    "SAFELISTED_CONTENT_TYPES",
+    "SAFELISTED_METHODS",
+    "Check",
+    "Headers",
+    "check_preflight",
+    "check_response",
+    "is_safelisted_header",
+    "needs_preflight",
+    "normalize_method",
+    "page_headers",
+    "preflight_request",
+    "unsafe_header_names",
+]
+
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HTTP_WHITESPACE = " \t\r\n"
+
 
 # Where Chromium parts from the standard (checked against a real Chromium, 156 at the
 # time of writing, by tests/browser/test_probe_vs_chromium.py): `*` in
@@ -74,108 +71,10 @@ class Check:
     chromium_differs: str | None = None  # set when the standard would decide otherwise
 
 
-def normalize_method(method: str) -> str:
-    """The method fetch() sends for ``method`` (only the six standard ones are upper-cased)."""
-    upper = method.upper()
-    return upper if upper in _NORMALIZED_METHODS else method
-
-
-def page_headers(headers: Headers) -> list[tuple[str, str]]:
-    """The header list fetch() builds from a page's ``headers``: forbidden names dropped,
-    values trimmed ("normalize": strip leading and trailing HTTP whitespace), and a
-    repeated name combined with ", " as Headers.append() does."""
-    combined: dict[str, tuple[str, str]] = {}
-    for name, raw in headers:
-        lower = name.lower()
-        value = raw.strip(_HTTP_WHITESPACE)
-        if _is_forbidden_header(lower, value):
-            continue
-        if lower in combined:
-            first, previous = combined[lower]
-            combined[lower] = (first, f"{previous}, {value}")
-        else:
-            combined[lower] = (name, value)
-    return list(combined.values())
-
-
-def _is_forbidden_header(lower: str, value: str) -> bool:
-    if lower in _FORBIDDEN_HEADERS or lower.startswith(("proxy-", "sec-")):
-        return True
-    if lower in _METHOD_OVERRIDE_HEADERS:
-        return any(v.strip().upper() in FORBIDDEN_METHODS for v in value.split(","))
-    return False
-
-
-def is_safelisted_header(name: str, value: str) -> bool:
-    """Fetch, "CORS-safelisted request-header"."""
-    # "1. If value's length is greater than 128, then return false."
-    if len(value) > 128:
-        return False
-    lower = name.lower()
-    if lower == "accept":
-        # "If value contains a CORS-unsafe request-header byte, then return false."
-        return not _UNSAFE_BYTES.intersection(value)
-    if lower in ("accept-language", "content-language"):
-        return _LANGUAGE_RE.fullmatch(value) is not None
-    if lower == "content-type":
-        # "If mimeType's essence is not "application/x-www-form-urlencoded",
-        # "multipart/form-data", or "text/plain", then return false."
-        if _UNSAFE_BYTES.intersection(value):
-            return False
-        essence = value.split(";", 1)[0].strip(_HTTP_WHITESPACE).lower()
-        return essence in SAFELISTED_CONTENT_TYPES
-    if lower == "range":
-        # "If rangeValue[0] is null, then return false." (no suffix ranges)
-        match = _RANGE_RE.fullmatch(value)
-        return match is not None and (not match[2] or int(match[1]) <= int(match[2]))
-    return False
-
-
-def unsafe_header_names(headers: Headers) -> list[str]:
-    """Fetch, "CORS-unsafe request-header names": sorted, lower-case, deduplicated."""
-    unsafe: set[str] = set()
-    potentially_unsafe: set[str] = set()
-    safelist_value_size = 0
-    for name, value in headers:
-        if is_safelisted_header(name, value):
-            potentially_unsafe.add(name.lower())
-            safelist_value_size += len(value)
-        else:
-            unsafe.add(name.lower())
-    # "5. If safelistValueSize is greater than 1024, then for each name of
-    # potentiallyUnsafeNames, append name to unsafeNames."
-    if safelist_value_size > 1024:
-        unsafe |= potentially_unsafe
-    return sorted(unsafe)
-
-
-def needs_preflight(method: str, headers: Headers) -> bool:
-    """Whether fetch(url, {method, headers}) from another origin sends a preflight first.
-
-    Fetch, main fetch: "request's method is not a CORS-safelisted method or CORS-unsafe
-    request-header names with request's header list is not empty".
-    """
-    if normalize_method(method) not in SAFELISTED_METHODS:
-        return True
-    return bool(unsafe_header_names(page_headers(headers)))
-
-
-def preflight_request(origin: str, method: str, headers: Headers) -> list[tuple[str, str]]:
-    """The headers of the browser's OPTIONS (Fetch, "CORS-preflight fetch", steps 2-5)."""
-    out = [("Accept", "*/*"), ("Access-Control-Request-Method", normalize_method(method))]
-    names = unsafe_header_names(page_headers(headers))
-    if names:
-        # "5.1. Let value be the items in headers separated from each other by `,`."
-        # (no space: "0x20 after 0x2C is not the way this was implemented")
-        out.append(("Access-Control-Request-Headers", ",".join(names)))
-    out.append(("Origin", origin))
-    return out
-
-
 def _get(headers: Headers, name: str) -> str | None:
     """Fetch, "get a header": every value of ``name`` combined with ", ", or None."""
     lower = name.lower()
-    values = [value.strip(_HTTP_WHITESPACE) for key, value in headers if key.lower() == lower]
+    values = [value.strip(HTTP_WHITESPACE) for key, value in headers if key.lower() == lower]
     return ", ".join(values) if values else None
 
 
@@ -185,7 +84,7 @@ def _extract_list(headers: Headers, name: str) -> list[str] | bool | None:
     value = _get(headers, name)
     if value is None:
         return None
-    items = [item.strip(_HTTP_WHITESPACE) for item in value.split(",")]
+    items = [item.strip(HTTP_WHITESPACE) for item in value.split(",")]
     items = [item for item in items if item]
     if not all(_TOKEN_RE.fullmatch(item) for item in items):
         return False
@@ -252,12 +151,15 @@ def _origin_mismatch_reason(allow_origin: str) -> str:
     if "," in allow_origin or " " in allow_origin:
         return (
             f"The 'Access-Control-Allow-Origin' header contains multiple values"
-            f" '{allow_origin}', but only one is allowed."
+            f" '{allow_origin}', but only one is allowed. {_VALID}"
         )
     return (
         f"The 'Access-Control-Allow-Origin' header has a value '{allow_origin}' that is not"
-        f" equal to the supplied origin."
+        f" equal to the supplied origin. {_VALID}"
     )
+
+
+_VALID = "Have the server send the header with a valid value."
 
 
 _PREFLIGHT = "Response to preflight request doesn't pass access control check: "
@@ -278,6 +180,12 @@ def check_preflight(
     CORS-unsafe header names (what Access-Control-Request-Headers listed; see
     ``unsafe_header_names``).
     """
+    if 300 <= status <= 399:
+        # A redirect is not an ok status; Chromium says so before looking at anything else.
+        line = f"status {status} is a redirect: a preflight is never redirected -> fail"
+        return Check(
+            False, (line,), _PREFLIGHT + "Redirect is not allowed for a preflight request."
+        )
     # "7. If a CORS check for request and response returns success and response's
     # status is an ok status" -- on request, so the page's credentials mode is used.
     cors = check_response(origin=origin, credentials=credentials, response_headers=response_headers)

@@ -9,23 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, migrate_cli
-from .advice import legacy_code_exposure
-from .browser import (
-    Check,
-    check_preflight,
-    check_response,
-    needs_preflight,
-    normalize_method,
-    page_headers,
-    preflight_request,
-    unsafe_header_names,
-)
-from .cors import Decision, Verdict, decide
+from . import __version__, migrate_cli, probe_cli
+from .explain import run as run_explain
 from .loader import PolicyError, load_policy_file, local_dev_policy
-from .nearmiss import nearest
-from .origins import parse_origin
-from .policy import Config, Unmatched
+from .policy import Config
 from .policyread import FixedPolicy
 
 DEFAULT_CONFIG = "config/policies.yaml"
@@ -175,32 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="cors-edge", help="the Host the browser addresses (for same-origin)"
     )
     explain.add_argument("path", help="request path (and query), as the browser sends it")
-
+    probe_cli.add_parser(commands, _seconds)
     migrate_cli.add_commands(commands, config_option)  # import, test
-
-    probe = commands.add_parser(
-        "probe",
-        help="send what a browser would for a fetch() from ORIGIN to any server, and judge it",
-    )
-    probe.add_argument("url", help="the URL the page fetches")
-    probe.add_argument("--origin", required=True, help="the page's origin (or null)")
-    probe.add_argument("--method", default="GET", help="the fetch() method (default %(default)s)")
-    probe.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="a request header the page sets; repeatable",
-    )
-    probe.add_argument(
-        "--credentials",
-        action="store_true",
-        help='fetch(..., {credentials: "include"})',
-    )
-    probe.add_argument("--json", action="store_true", help="print a machine-readable result")
-    probe.add_argument(
-        "--timeout", type=_seconds, default=10.0, help="per request, seconds (default %(default)s)"
-    )
     return parser
 
 
@@ -210,40 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "probe":
+        return probe_cli.run(args)
     if args.command in migrate_cli.COMMANDS:
         return migrate_cli.run(args)
-    if args.command == "probe":
-        return _probe(args)
-    return _explain(args)
-
-
-def _probe(args: argparse.Namespace) -> int:
-    """Exit 0 when a browser lets the page read the response, 1 when not, 2 on errors."""
-    import json
-
-    from .probe import ProbeError, probe, render
-
-    headers = []
-    for text in args.header:
-        name, colon, value = text.partition(":")
-        if not colon or not name.strip():
-            print(f"cors-edge probe: --header {text!r}: expected 'Name: value'", file=sys.stderr)
-            return 2
-        headers.append((name.strip(), value.strip()))
-    try:
-        result = probe(
-            args.url,
-            origin=args.origin,
-            method=args.method,
-            headers=headers,
-            credentials=args.credentials,
-            timeout=args.timeout,
-        )
-    except ProbeError as error:
-        print(f"cors-edge probe: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.as_json(), indent=2) if args.json else render(result))
-    return 0 if result.readable else 1
+    policies = _load(args.config)
+    return 1 if policies is None else run_explain(args, policies)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -337,145 +272,3 @@ def _check(args: argparse.Namespace) -> int:
         f"upstream {policies.upstream}"
     )
     return 0
-
-
-def _explain(args: argparse.Namespace) -> int:
-    policies = _load(args.config)
-    if policies is None:
-        return 1
-    method = normalize_method(args.method)
-    headers = page_headers([_header_arg(text) for text in args.header])
-    unsafe = unsafe_header_names(headers)
-    raw_path = args.path.split("?", 1)[0]
-    self_origin = parse_origin(f"{policies.public_scheme or 'http'}://{args.host}")
-    cross_origin = parse_origin(args.origin) != self_origin
-    credentials = " with credentials" if args.credentials else ""
-    print(f"request: {method} {args.path} from {args.origin}{credentials}")
-    if needs_preflight(method, headers):
-        verdict = _decide(
-            policies,
-            "OPTIONS",
-            raw_path,
-            args.origin,
-            self_origin,
-            request_method=method,
-            request_headers=",".join(unsafe) or None,
-        )
-        print("\nstep 1, the browser's preflight:")
-        print(f"  OPTIONS {args.path}")
-        for name, value in preflight_request(args.origin, method, headers):
-            print(f"  {name}: {value}")
-        _print_verdict(verdict, policies, args.origin, cross_origin)
-        if verdict.decision is Decision.NO_ROUTE:
-            print("  browser:  depends on the upstream's answer (cors-edge probe URL asks it)")
-            print("\nthe browser needs a 2xx with CORS headers from the upstream to go on.")
-            return 0
-        check = check_preflight(
-            origin=args.origin,
-            method=method,
-            header_names=unsafe,
-            credentials=args.credentials,
-            status=verdict.status or 0,
-            response_headers=verdict.headers,
-        )
-        _print_check(check, "preflight passes")
-        if not check.ok:
-            print("\nthe browser stops here: the actual request is never sent.")
-            return 0
-        print("\nstep 2, the actual request:")
-    else:
-        print("\nno preflight: the browser sends the request directly (a simple request).")
-    verdict = _decide(policies, method, raw_path, args.origin, self_origin)
-    _print_verdict(verdict, policies, args.origin, cross_origin)
-    if verdict.decision is Decision.NO_ROUTE:
-        print("  browser:  depends on the upstream's own headers (cors-edge probe URL asks it)")
-    else:
-        _print_check(_browser_view(verdict, args.origin, args.credentials), "")
-    return 0
-
-
-def _decide(
-    policies: Config,
-    method: str,
-    raw_path: str,
-    origin: str,
-    self_origin: str | None,
-    **preflight: str | None,
-) -> Verdict:
-    return decide(
-        policies.routes,
-        method,
-        raw_path,
-        [origin],
-        self_origin=self_origin,
-        block_unmatched=policies.unmatched is Unmatched.BLOCK,
-        **preflight,
-    )
-
-
-def _header_arg(text: str) -> tuple[str, str]:
-    name, _, value = text.partition(":")
-    return name.strip(), value.strip()
-
-
-def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin: bool) -> None:
-    route = verdict.route
-    if route is not None:
-        print(f"  route:    {route.name} ({policies.source}:{route.line})")
-        print(f"  origins:  {', '.join(route.origin_sources) or 'none (origins: [])'}")
-        normalised = parse_origin(origin)
-        if normalised is None or not route.origins.allows(normalised):
-            miss = nearest(origin, route.origin_sources)
-            if miss is not None:
-                print(f"  hint:     {miss.hint}")
-    else:
-        print("  route:    none")
-    if verdict.routing_path is not None:
-        print(f"  routed as {verdict.routing_path}")
-    print(f"  decision: {verdict.decision.value}: {verdict.reason}")
-    status = verdict.status
-    if status is not None:
-        print(f"  answer:   {status} from cors-edge (not forwarded to the upstream)")
-    else:
-        print("  answer:   forwarded to the upstream; its status, with these headers")
-    if verdict.headers or verdict.vary:
-        print("  headers:")
-        for name, value in verdict.headers:
-            print(f"    {name}: {value}")
-        if verdict.vary:
-            print(f"    Vary: {verdict.vary}")
-    else:
-        print("  headers:  none")
-    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin)
-    if exposure is not None:
-        print(f"  warning:  {exposure}")
-
-
-def _print_check(check: Check, passed: str) -> None:
-    """The browser's verdict, with each rule it applied (proxy/browser.py)."""
-    print("  browser:")
-    for step in check.steps:
-        print(f"    {step}")
-    if check.chromium_differs:
-        print(f"    note: {check.chromium_differs}")
-    if check.ok:
-        print(f"  => {passed or 'the page can read the response'}")
-    else:
-        print(f"  => blocked: {check.reason}")
-
-
-def _browser_view(verdict: Verdict, origin: str, credentials: bool) -> Check:
-    """What the browser makes of the answer to the actual request."""
-    decision = verdict.decision
-    if decision in (Decision.SAME_ORIGIN, Decision.NO_ORIGIN):
-        return Check(True, ("same origin: the browser applies no CORS check",), "")
-    if decision is Decision.BAD_PATH:
-        return Check(False, ("answered 400 Bad Request by cors-edge",), "400 Bad Request")
-    check = check_response(origin=origin, credentials=credentials, response_headers=verdict.headers)
-    if decision is Decision.BLOCKED:
-        step = "the request never reaches the application: cors-edge answers 403"
-        return Check(False, (step, *check.steps), check.reason)
-    if decision is Decision.UNENFORCED:
-        step = "the application runs (enforce: false), but the answer carries no CORS headers"
-        return Check(False, (step, *check.steps), check.reason)
-    return check

@@ -43,7 +43,6 @@ _BODY_LIMIT = 1 << 20  # read at most this much of a body before closing
 _REQUEST_BODY_HEADERS = frozenset(
     {"content-encoding", "content-language", "content-location", "content-type"}
 )
-_SHOWN_PREFIXES = ("access-control-", "location", "vary")
 
 
 class ProbeError(Exception):
@@ -323,34 +322,3 @@ def send(
         raise ProbeError(f"{method} {url}: {error.__class__.__name__}: {error}") from None
     finally:
         connection.close()
-
-
-def shown_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The response headers worth printing: CORS ones, Location and Vary."""
-    return [(n, v) for n, v in headers if n.lower().startswith(_SHOWN_PREFIXES)]
-
-
-def render(result: ProbeResult) -> str:
-    """The human report: every exchange, the browser's steps, the verdict."""
-    credentials = "include" if result.credentials else "same-origin"
-    lines = [
-        f"probe: fetch({result.url!r}, {{method: {result.method!r}, credentials:"
-        f" {credentials!r}}}) from a page at {result.origin}"
-    ]
-    for number, exchange in enumerate(result.exchanges, 1):
-        lines.append(f"\n{number}. {exchange.kind}: {exchange.method} {exchange.url}")
-        lines.extend(f"   > {name}: {value}" for name, value in exchange.sent)
-        lines.append(f"   < {exchange.status}")
-        lines.extend(f"   < {name}: {value}" for name, value in shown_headers(exchange.received))
-        check = exchange.check
-        if check is not None:
-            lines.extend(f"   browser: {step}" for step in check.steps)
-        if exchange.note:
-            lines.append(f"   note: {exchange.note}")
-    if result.chromium_differs:
-        lines.append(f"\nnote: {result.chromium_differs} (the verdict follows Chromium)")
-    if result.readable:
-        lines.append("\nverdict: readable: a browser lets the page read the response")
-    else:
-        lines.append(f"\nverdict: blocked: {result.reason}")
-    return "\n".join(lines)
