@@ -37,6 +37,8 @@ from .websocket import (
 
 log = logging.getLogger("cors_edge")
 
+LINGERING_TIME = 2.0  # seconds; see make_server
+
 SMALL_BODY = 64 * 1024  # bodies up to this size are relayed in one piece
 
 
@@ -70,6 +72,10 @@ class EdgeServer:
             # Request bodies go upstream byte for byte, Content-Encoding and all: inflating
             # them here would forward a body that no longer matches its headers.
             auto_decompress=False,
+            # A body left unread after an edge answer (a refused upload, an Expect:
+            # 100-continue that gets no 100) is discarded for at most this long before
+            # the connection closes (aiohttp's default: 10 s, which also held up drains).
+            lingering_time=LINGERING_TIME,
             access_log=None,
         )
 
