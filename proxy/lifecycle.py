@@ -18,8 +18,7 @@ Shutdown
     keep-alive connections are closed, and the process exits 0. A second signal cuts
     the grace period short.
 
-Public aiohttp API only (runners and sites); closing the edge's connections goes
-through :meth:`proxy.protocol.EdgeHTTPServer.close_connections`.
+Public aiohttp API only; connections are closed by ``EdgeHTTPServer.close_connections``.
 """
 
 from __future__ import annotations
@@ -267,12 +266,10 @@ class Service:
         if self._admin_runner is not None:
             self.admin_address = _bound_address(self._admin_runner)
         self.admin_state.ready = True
-        bound = self.admin_address
-        admin_text = "unavailable" if bound is None else f"{bound[0]}:{bound[1]}"
         log.info(
             "listening on %s:%d (admin %s), upstream %s, policy %s generation %d sha256 %s",
             *self.edge_address,
-            admin_text,
+            ":".join(map(str, self.admin_address or ())) or "unavailable",
             policies.upstream,
             policies.source,
             self.holder.generation,

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -24,7 +23,7 @@ from multidict import CIMultiDict
 from .cors import Verdict
 from .edge_answers import edge_answer, error_answer
 from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, read_small_body
-from .headers import is_trusted, response_headers, upstream_request_headers
+from .headers import RequestHeaders, is_trusted, response_headers, upstream_request_headers
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
 from .sameorigin import client_scheme
@@ -33,13 +32,6 @@ from .websocket import is_websocket_upgrade, relay_websocket
 log = logging.getLogger("cors_edge")
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are relayed in one piece
-
-
-class RequestHeaders(Protocol):
-    """What the engine reads of a request's headers (a multidict)."""
-
-    def get(self, key: str, /) -> str | None: ...
-    def getall(self, key: str, default: Sequence[str], /) -> Sequence[str]: ...
 
 
 class EdgeServer:
