@@ -16,8 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
 from .cors import Verdict
@@ -27,7 +26,13 @@ from .headers import RequestHeaders, is_trusted, response_headers, upstream_requ
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
 from .sameorigin import client_scheme
-from .websocket import is_websocket_upgrade, relay_websocket
+from .websocket import (
+    Relays,
+    is_websocket_upgrade,
+    may_carry_credentials,
+    relay_websocket,
+    strip_credentials,
+)
 
 log = logging.getLogger("cors_edge")
 
@@ -47,6 +52,7 @@ class EdgeServer:
         self.upstream = upstream
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
+        self.websockets = Relays()  # so that shutdown can close them with 1001
 
     def make_server(self) -> EdgeHTTPServer:
         config = self.holder.current
@@ -59,6 +65,9 @@ class EdgeServer:
             max_field_size=limits.max_header_bytes,
             max_headers=limits.max_headers,
             keepalive_timeout=timeouts.keepalive,
+            # Request bodies go upstream byte for byte, Content-Encoding and all: inflating
+            # them here would forward a body that no longer matches its headers.
+            auto_decompress=False,
             access_log=None,
         )
 
@@ -168,7 +177,14 @@ class EdgeServer:
         )
         raw_target = request.raw_path
         if is_websocket_upgrade(request):
-            return await relay_websocket(request, self.upstream, raw_target, out_headers, verdict)
+            browser_scheme = client_scheme(
+                config.public_scheme, request.headers.get("X-Forwarded-Proto"), trusted
+            )
+            if not may_carry_credentials(verdict, request.headers, browser_scheme):
+                strip_credentials(out_headers)
+            return await relay_websocket(
+                request, self.upstream, raw_target, out_headers, verdict, record, self.websockets
+            )
         try:
             body: bytes | AsyncIterator[bytes] | None = None
             if has_body:
@@ -220,9 +236,18 @@ class EdgeServer:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
             return web.Response(status=status, reason=reason, headers=out, body=body)
+        # Of unknown length, the body goes chunked to HTTP/1.1 clients and
+        # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
+        # choice when no Content-Length is set; the close must then really come,
+        # whatever keep-alive the HTTP/1.0 client asked for.
         response = web.StreamResponse(status=status, reason=reason, headers=out)
-        if "Content-Length" not in out and status not in (204, 304):
-            response.enable_chunked_encoding()
+        if (
+            request.version < HttpVersion11
+            and "Content-Length" not in out
+            and request.method != "HEAD"
+            and status not in (204, 304)
+        ):
+            response.force_close()
         await response.prepare(request)
         return await _stream(request, upstream_response, response, record)
 
@@ -233,24 +258,29 @@ async def _stream(
     response: web.StreamResponse,
     record: RequestRecord,
 ) -> web.StreamResponse:
-    """Relay the body piece by piece once the head is sent."""
+    """Send the head, then relay the body piece by piece."""
     try:
+        await response.prepare(request)
         while chunk := await upstream_response.next_chunk():
             await response.write(chunk)
             record.bytes_sent += len(chunk)
-    except (ForwardFailure, aiohttp.ClientError, OSError) as error:
+        await response.write_eof()
+    except ForwardFailure as failure:
         # Headers are gone already; abort so the client sees a broken response,
-        # never a truncated "success". (A failed write to the client is recorded
-        # as an aborted response under its exception's name, as it always was.)
-        if isinstance(error, ForwardFailure):
-            record.error = error.error
-        else:
-            record.error = RequestError(ErrorKind.UPSTREAM, True, type(error).__name__)
-        if request.transport is not None:
-            request.transport.abort()
-        return response
-    await response.write_eof()
+        # never a truncated "success".
+        record.error = failure.error
+        _abort(request)
+    except OSError:  # aiohttp's ClientConnectionResetError is one too
+        # Only a write to the client fails this way: the user went away (closed the
+        # tab, cancelled the download). Not an upstream failure.
+        record.error = RequestError(ErrorKind.CLIENT_ABORTED)
+        _abort(request)
     return response
+
+
+def _abort(request: web.BaseRequest) -> None:
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _failed(verdict: Verdict, failure: ForwardFailure, record: RequestRecord) -> web.Response:
