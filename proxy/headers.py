@@ -129,11 +129,15 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
-    """Upstream response headers minus hop-by-hop and ``Access-Control-*``."""
+def response_headers(
+    headers: CIMultiDictProxy[str], *, keep_cors: bool = False
+) -> list[tuple[str, str]]:
+    """Upstream response headers minus hop-by-hop and (unless ``keep_cors``, for shadow
+    mode) ``Access-Control-*``."""
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
     return [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in dropped and not name.lower().startswith("access-control-")
+        if name.lower() not in dropped
+        and (keep_cors or not name.lower().startswith("access-control-"))
     ]

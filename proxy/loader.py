@@ -222,7 +222,8 @@ def build_route(route: RouteDraft) -> RoutePolicy:
         max_age=_value(fields.max_age),
         send_wildcard=bool(_value(fields.send_wildcard)),
         allow_private_network=bool(_value(fields.allow_private_network)),
-        enforce=bool(_value(fields.enforce)),
+        enforce=bool(_value(fields.enforce)),  # "shadow" decides as enforced
+        shadow=_value(fields.enforce) == "shadow",
     )
 
 

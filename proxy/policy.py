@@ -90,6 +90,7 @@ class RoutePolicy:
     send_wildcard: bool
     allow_private_network: bool
     enforce: bool
+    shadow: bool = False  # enforce: shadow: decide and compare, forward everything untouched
     # precomputed
     name: str = field(init=False)
     wildcard_response: bool = field(init=False)  # ACAO is a plain "*", never varies

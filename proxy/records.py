@@ -86,6 +86,7 @@ class RequestRecord:
     upstream_ms: float | None
     total_ms: float
     error: RequestError | None = None
+    shadow: tuple[str, str] | None = None  # (ours, upstream) on an enforce: shadow disagreement
     generation: int = 0
 
 

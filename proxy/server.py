@@ -26,6 +26,7 @@ from .headers import RequestHeaders, is_trusted, response_headers, upstream_requ
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
 from .sameorigin import client_scheme
+from .shadow import ShadowLog, judge
 from .websocket import (
     Relays,
     is_websocket_upgrade,
@@ -53,6 +54,7 @@ class EdgeServer:
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
         self.websockets = Relays()  # so that shutdown can close them with 1001
+        self.shadow_log = ShadowLog()
 
     def make_server(self) -> EdgeHTTPServer:
         config = self.holder.current
@@ -137,10 +139,15 @@ class EdgeServer:
             record.route = verdict.route.name if verdict.route else None
             record.origin = verdict.origin or request.headers.get("Origin")
             response: web.StreamResponse
-            if verdict.answered_at_edge:
+            shadow = verdict.route is not None and verdict.route.shadow
+            if shadow:
+                record.decision = f"shadow:{record.decision}"
+            if verdict.answered_at_edge and not shadow:
                 response = edge_answer(verdict, request)
             else:
-                response = await self._forward(request, snapshot, verdict, peer, trusted, record)
+                response = await self._forward(
+                    request, snapshot, verdict, peer, trusted, record, shadow=shadow
+                )
             record.status = response.status
             return response
         finally:
@@ -160,6 +167,8 @@ class EdgeServer:
         peer: str | None,
         trusted: bool,
         record: RequestRecord,
+        *,
+        shadow: bool = False,
     ) -> web.StreamResponse:
         config = snapshot.config
         max_body = config.limits.max_body_bytes
@@ -180,7 +189,8 @@ class EdgeServer:
             browser_scheme = client_scheme(
                 config.public_scheme, request.headers.get("X-Forwarded-Proto"), trusted
             )
-            if not may_carry_credentials(verdict, request.headers, browser_scheme):
+            # Shadow mode changes nothing the app sees; enforcing routes strip credentials.
+            if not shadow and not may_carry_credentials(verdict, request.headers, browser_scheme):
                 strip_credentials(out_headers)
             return await relay_websocket(
                 request, self.upstream, raw_target, out_headers, verdict, record, self.websockets
@@ -202,7 +212,7 @@ class EdgeServer:
             return _failed(verdict, failure, record)
         record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
         try:
-            return await self._relay(request, upstream_response, verdict, record)
+            return await self._relay(request, upstream_response, verdict, record, shadow=shadow)
         finally:
             upstream_response.release()
 
@@ -212,15 +222,23 @@ class EdgeServer:
         upstream_response: UpstreamResponse,
         verdict: Verdict,
         record: RequestRecord,
+        *,
+        shadow: bool = False,
     ) -> web.StreamResponse:
         out: CIMultiDict[str] = CIMultiDict()
-        vary_values: list[str] = []
-        for name, value in response_headers(upstream_response.headers):
-            if name.lower() == "vary":
-                vary_values.append(value)
-            else:
-                out.add(name, value)
-        out.extend(verdict.answer_headers(vary_values))
+        if shadow:
+            # The app's own answer, its CORS headers and Vary as it sent them; cors-edge
+            # only judges it next to its own verdict.
+            out.extend(response_headers(upstream_response.headers, keep_cors=True))
+            self._judge_shadow(request, verdict, upstream_response.status, out, record)
+        else:
+            vary_values: list[str] = []
+            for name, value in response_headers(upstream_response.headers):
+                if name.lower() == "vary":
+                    vary_values.append(value)
+                else:
+                    out.add(name, value)
+            out.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
         status, reason = upstream_response.status, upstream_response.reason
         if (
@@ -250,6 +268,30 @@ class EdgeServer:
             response.force_close()
         await response.prepare(request)
         return await _stream(request, upstream_response, response, record)
+
+    def _judge_shadow(
+        self,
+        request: web.BaseRequest,
+        verdict: Verdict,
+        status: int,
+        headers: CIMultiDict[str],
+        record: RequestRecord,
+    ) -> None:
+        get = request.headers.get
+        origin = get("Origin")
+        judgement = judge(
+            verdict,
+            origin=origin,
+            request_method=get("Access-Control-Request-Method"),
+            request_headers=get("Access-Control-Request-Headers"),
+            credentials="Cookie" in request.headers,
+            status=status,
+            upstream_headers=list(headers.items()),
+        )
+        if judgement is not None and judgement.disagrees:
+            record.shadow = (judgement.ours, judgement.upstream)
+            route = record.route or "none"
+            self.shadow_log(route, request.method, request.raw_path, origin or "", judgement)
 
 
 async def _stream(
