@@ -1,9 +1,7 @@
 """Header hygiene for the hop between client and upstream.
 
 On the way in: hop-by-hop headers dropped (RFC 9110 §7.6.1 and those ``Connection``
-names), ``Host`` kept, ``X-Forwarded-For/-Proto/-Host`` set (appended to only for a
-trusted peer); the rest of the forwarded family (``Forwarded``, other
-``X-Forwarded-*``, ``X-Real-IP``…) passes only from a trusted peer.
+names), ``Host`` kept, ``X-Forwarded-*`` set (appended to only for a trusted peer).
 On the way out: hop-by-hop headers and the upstream's own ``Access-Control-*``
 dropped, since cors-edge is the single owner of CORS on the way out.
 
@@ -13,6 +11,7 @@ Pure functions over header multidicts: no I/O, no aiohttp.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -33,29 +32,44 @@ HOP_BY_HOP = frozenset(
     }
 )
 FORWARDED_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
-# Besides every X-Forwarded-*: what a WSGI server or framework reads as the client's
-# address, scheme, host or path prefix (RFC 7239 Forwarded; gunicorn's
-# secure_scheme_headers; Werkzeug's ProxyFix; X-Real-IP and kin). gunicorn trusts
-# 127.0.0.1 (cors-edge itself) by default, so only a trusted peer may state them.
-PEER_STATED = frozenset(
+# Headers a WSGI server, framework or middleware may read as routing or trust input
+# (the mount prefix, the path, the scheme, the client's address): gunicorn's
+# forwarder_headers (SCRIPT_NAME, PATH_INFO) and secure_scheme_headers (X-Forwarded-Proto,
+# -Protocol, -Ssl), Werkzeug's ProxyFix (X-Forwarded-For, -Proto, -Host, -Port, -Prefix),
+# and the common X-Script-Name / X-Original-URL style conventions. Only a peer in
+# trust_forwarded_from may set them; from anyone else they are dropped.
+ROUTING_HEADERS = frozenset(
     {
         "forwarded",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-path",
+        "x-forwarded-uri",
+        "x-forwarded-server",
+        "x-forwarded-ssl",
+        "x-forwarded-protocol",
+        "x-forwarded-scheme",
+        "x-script-name",
+        "x-scheme",
+        "x-url-scheme",
+        "x-original-url",
+        "x-original-uri",
+        "x-rewrite-url",
         "x-real-ip",
         "x-client-ip",
         "true-client-ip",
         "front-end-https",
-        "x-url-scheme",
-        "x-scheme",
     }
 )
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class HeaderLookup(Protocol):
-    """What is read from request headers: a multidict, or anything that looks like one."""
+class RequestHeaders(Protocol):
+    """What the edge reads of a request's headers: a multidict, or what looks like one."""
 
     def get(self, key: str, /) -> str | None: ...
+    def getall(self, key: str, default: Sequence[str], /) -> Sequence[str]: ...
 
 
 def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
@@ -73,15 +87,23 @@ def upstream_request_headers(
     scheme: str,
     trusted_peer: bool,
 ) -> CIMultiDict[str]:
-    """The headers to send upstream for a client request."""
+    """The headers to send upstream for a client request.
+
+    A name with ``_`` is never forwarded (nginx's default too): a WSGI server maps
+    ``-`` and ``_`` both to ``_``, so ``SCRIPT_NAME`` or ``X_Forwarded_For`` would
+    reach the application as routing or trust input (gunicorn takes ``SCRIPT_NAME``
+    and ``PATH_INFO`` headers from its front proxy, which is us).
+    """
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
+    if not trusted_peer:
+        dropped = dropped | ROUTING_HEADERS
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         lower = name.lower()
-        if lower in dropped or lower in FORWARDED_HEADERS:
+        if lower in dropped or lower in FORWARDED_HEADERS or "_" in lower:
             continue
-        if not trusted_peer and (lower.startswith("x-forwarded-") or lower in PEER_STATED):
-            continue  # only a trusted peer says where a request came from
+        if not trusted_peer and lower.startswith("x-forwarded-"):
+            continue  # the whole X-Forwarded-* family: only a trusted peer states it
         out.add(name, value)
     if "TE" in headers and "trailers" in headers["TE"].lower():
         out["TE"] = "trailers"
@@ -111,20 +133,15 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def client_scheme(headers: HeaderLookup, trusted: bool) -> str:
-    """The scheme the client used: a trusted peer's ``X-Forwarded-Proto``, else http."""
-    if trusted:
-        forwarded = headers.get("X-Forwarded-Proto")
-        if forwarded:
-            return forwarded.split(",")[0].strip().lower()
-    return "http"
-
-
-def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
-    """Upstream response headers minus hop-by-hop and ``Access-Control-*``."""
+def response_headers(
+    headers: CIMultiDictProxy[str], *, keep_cors: bool = False
+) -> list[tuple[str, str]]:
+    """Upstream response headers minus hop-by-hop and (unless ``keep_cors``, for shadow
+    mode) ``Access-Control-*``."""
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
     return [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in dropped and not name.lower().startswith("access-control-")
+        if name.lower() not in dropped
+        and (keep_cors or not name.lower().startswith("access-control-"))
     ]

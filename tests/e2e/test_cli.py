@@ -123,8 +123,28 @@ def test_explain_an_allowed_request_lists_exact_headers() -> None:
 
 
 def test_explain_an_unmatched_path() -> None:
+    # The shipped policy is deny-by-default (unmatched: block) since issue 10: a
+    # cross-origin request to a path no route covers is refused, not forwarded.
     result = run("explain", "--origin", "http://localhost:3000", "--method", "GET", "/admin/users")
-    assert "route:    none" in result.stdout and "decision: no_route" in result.stdout
+    assert "route:    none" in result.stdout and "decision: blocked" in result.stdout
+    assert "(unmatched: block)" in result.stdout and "warning:" not in result.stdout
+
+
+def test_explain_says_when_legacy_code_runs_with_the_users_cookies(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("routes:\n  - {path: /legacy/**, origins: [http://a.test], enforce: false}\n")
+    unmatched = run("explain", "--config", str(path), "--origin", "https://evil.test",
+                    "--method", "POST", "/admin/users")  # fmt: skip
+    assert "decision: no_route" in unmatched.stdout
+    assert "warning:  this cross-origin request reaches Flask" in unmatched.stdout
+    assert "user's cookies" in unmatched.stdout and "`unmatched: block`" in unmatched.stdout
+    unenforced = run("explain", "--config", str(path), "--origin", "https://evil.test",
+                     "--method", "POST", "/legacy/x")  # fmt: skip
+    assert "decision: unenforced" in unenforced.stdout
+    assert "`enforce: true` on routes[0] path /legacy/**" in unenforced.stdout
+    same_origin = run("explain", "--config", str(path), "--origin", "http://cors-edge",
+                      "--method", "POST", "/admin/users")  # fmt: skip
+    assert "warning:" not in same_origin.stdout
 
 
 def test_serve_refuses_a_bad_policy_file_with_its_location(tmp_path: Path) -> None:
@@ -135,3 +155,28 @@ def test_serve_refuses_a_bad_policy_file_with_its_location(tmp_path: Path) -> No
     )
     assert result.returncode == 1
     assert f"{path}:4 routes[0].colour: unknown key" in result.stderr
+
+
+def test_check_warns_for_origin_regexes_that_let_other_sites_in(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "public_scheme: https\nroutes:\n  - path: /api/**\n    origins:\n"
+        "      - regex: ^https://app\\.example\\.com.*$\n"
+        "      - regex: ^https://.*example\\.com$\n"
+    )
+    result = run("check", "--config", str(path))
+    assert result.returncode == 0
+    assert "p.yaml:5 routes[0].origins[0].regex: warning: ends in '.*'" in result.stderr
+    assert "p.yaml:6 routes[0].origins[1].regex: warning: '.*' right before" in result.stderr
+    assert "2 warnings" in result.stdout
+
+
+def test_explain_judges_same_origin_with_the_stated_public_scheme(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("public_scheme: https\nroutes: [{path: /api/**, origins: [http://a.test]}]\n")
+    own = run("explain", "--config", str(path), "--host", "api.test",
+              "--origin", "https://api.test", "--method", "POST", "/api/x")  # fmt: skip
+    assert "decision: same_origin" in own.stdout
+    http_page = run("explain", "--config", str(path), "--host", "api.test",
+                    "--origin", "http://api.test", "--method", "POST", "/api/x")  # fmt: skip
+    assert "decision: blocked" in http_page.stdout
