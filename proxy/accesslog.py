@@ -198,30 +198,38 @@ class UpstreamErrorLog:
                     f"{error.detail or 'invalid HTTP'}; header size limits are "
                     "limits.max_upstream_header_line and limits.max_upstream_header_bytes."
                 )
-            case ErrorKind.BODY_TOO_LARGE:
-                return (
-                    f"request body too large ({request}): raise limits.max_body_bytes if this "
-                    "upload is legitimate."
-                )
-            case ErrorKind.CLIENT_BODY_INCOMPLETE:
-                return (
-                    f"client broke off its request body ({request}): a cancelled upload, "
-                    "not an upstream failure."
-                )
-            case ErrorKind.CLIENT_ABORTED:
-                return (
-                    f"client went away after {record.bytes_sent} bytes of the response "
-                    f"({record.method} {record.path}): a cancelled download, not an upstream "
-                    "failure."
-                )
             case ErrorKind.WEBSOCKET_HANDSHAKE:
                 return (
                     f"upstream {upstream} did not accept a WebSocket upgrade ({request}): it "
                     "answered without switching protocols; is this path a WebSocket endpoint?"
                 )
-            case ErrorKind.CLIENT_BODY_TIMEOUT:
-                return (
-                    f"client stalled while sending its request body ({request}): "
-                    f"timeouts.client_body is {timeouts.client_body:g} s."
-                )
-        return f"upstream {upstream} failed ({request}): {error.label}"
+        return _explain_client(record, request, timeouts) or (
+            f"upstream {upstream} failed ({request}): {error.label}"
+        )
+
+
+def _explain_client(record: RequestRecord, request: str, timeouts: Timeouts) -> str | None:
+    """The sentence for a failure that was the client's doing, if it was one."""
+    match record.error.kind if record.error else None:
+        case ErrorKind.BODY_TOO_LARGE:
+            return (
+                f"request body too large ({request}): raise limits.max_body_bytes if this "
+                "upload is legitimate."
+            )
+        case ErrorKind.CLIENT_BODY_INCOMPLETE:
+            return (
+                f"client broke off its request body ({request}): a cancelled upload, "
+                "not an upstream failure."
+            )
+        case ErrorKind.CLIENT_ABORTED:
+            return (
+                f"client went away after {record.bytes_sent} bytes of the response "
+                f"({record.method} {record.path}): a cancelled download, not an upstream "
+                "failure."
+            )
+        case ErrorKind.CLIENT_BODY_TIMEOUT:
+            return (
+                f"client stalled while sending its request body ({request}): "
+                f"timeouts.client_body is {timeouts.client_body:g} s."
+            )
+    return None

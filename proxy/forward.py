@@ -23,13 +23,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .connector import LiteralAddressConnector
 from .policy import Limits, Timeouts
 from .records import ErrorKind, RequestError
+from .response_limits import oversized_head, refused_head
 
 log = logging.getLogger("cors_edge")
 
@@ -170,30 +170,8 @@ def _client_body_failure(fault: ClientBodyFault) -> ForwardFailure:
     return ForwardFailure(RequestError(ErrorKind.BODY_TOO_LARGE), 413, "request body too large")
 
 
-def _bad_response(error: BaseException, limits: Limits) -> ForwardFailure | None:
-    """The upstream's response head refused by the parser (a header line past
-    ``limits.max_upstream_header_line``, malformed HTTP), said in words for the log.
-    aiohttp wraps the parser's exception (``ClientResponseError`` from a copy of it)."""
-    seen: BaseException | None = error
-    refused: HttpProcessingError | None = None
-    for _ in range(5):
-        if seen is None:
-            break
-        if isinstance(seen, LineTooLong):
-            limit = limits.max_upstream_header_line
-            return _bad_response_failure(
-                f"a response header line over {limit} bytes (limits.max_upstream_header_line)"
-            )
-        if isinstance(seen, HttpProcessingError):
-            refused = seen
-        seen = seen.__cause__
-    if refused is None:
-        return None
-    reason = " ".join((refused.message or type(refused).__name__).split())[:200]
-    return _bad_response_failure(f"invalid response head ({reason})")
-
-
-def _bad_response_failure(detail: str) -> ForwardFailure:
+def _bad_response(detail: str) -> ForwardFailure:
+    """502 for a response head cors-edge refuses (see :mod:`proxy.response_limits`)."""
     error = RequestError(ErrorKind.BAD_RESPONSE, detail=detail)
     return ForwardFailure(error, 502, "upstream sent an invalid response")
 
@@ -221,9 +199,9 @@ def _sending_failure(error: BaseException, limits: Limits) -> ForwardFailure:
     fault = _client_body_fault(error)
     if fault is not None:  # the client's body, not the upstream
         return _client_body_failure(fault)
-    bad = _bad_response(error, limits)
-    if bad is not None:
-        return bad
+    refused = refused_head(error, limits)
+    if refused is not None:
+        return _bad_response(refused)
     if isinstance(error, aiohttp.ClientPayloadError):
         return ForwardFailure(
             RequestError(ErrorKind.PAYLOAD), 502, "upstream failed while receiving the request"
@@ -317,12 +295,10 @@ class Upstream:
             OSError,
         ) as error:
             raise _sending_failure(error, self.limits) from error
-        limit = self.limits.max_upstream_header_bytes
-        if sum(len(name) + len(value) + 4 for name, value in response.raw_headers) > limit:
+        oversized = oversized_head(response.raw_headers, self.limits)
+        if oversized is not None:
             response.close()  # the body is never read: the connection cannot be reused
-            raise _bad_response_failure(
-                f"a response head over {limit} bytes (limits.max_upstream_header_bytes)"
-            )
+            raise _bad_response(oversized)
         return UpstreamResponse(response)
 
     async def connect_websocket(
