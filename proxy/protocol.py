@@ -137,6 +137,12 @@ class EdgeRequestHandler(RequestHandler):
         self._head_bytes = bytearray()  # raw bytes of the head being received (bounded)
         self._refused_head = b""  # the head the parser refused, kept for the answer
 
+    @property
+    def saw_non_ascii(self) -> bool:
+        """Whether any byte past ASCII arrived on this connection (see parser_guard)."""
+        parser = self._parser
+        return not isinstance(parser, UpgradeSafeParser) or parser.non_ascii
+
     # --- request-head deadline ------------------------------------------------
 
     def _arm_head_deadline(self) -> None:
@@ -249,6 +255,8 @@ class EdgeRequestHandler(RequestHandler):
 
 _HTTP_VERSIONS = frozenset({HttpVersion10, HttpVersion11})
 # uri-host [":" port] (RFC 3986 §3.2.2): an IP literal or a reg-name, never userinfo.
+_HOSTS_SEEN: dict[str, bool] = {}
+_HOSTS_KEPT = 1024
 _HOST = re.compile(r"(?:\[[0-9A-Za-z:.%~_-]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
 
 
@@ -267,14 +275,22 @@ def request_refusal(request: web.BaseRequest) -> str | None:
     if version not in _HTTP_VERSIONS:
         return f"HTTP/{version.major}.{version.minor} request"
     host = request.headers.get("Host")
-    if host is not None and _HOST.fullmatch(host) is None:
-        return "Host header that is not host[:port]"
-    for name, value in request.raw_headers:
-        if not value.isascii():
-            try:
-                value.decode("utf-8")
-            except UnicodeDecodeError:
-                return f"{name.decode('ascii', 'replace')} header with bytes that are not UTF-8"
+    if host is not None:
+        valid = _HOSTS_SEEN.get(host)
+        if valid is None:
+            valid = _HOST.fullmatch(host) is not None
+            if len(_HOSTS_SEEN) < _HOSTS_KEPT:  # hosts repeat: the check runs once each
+                _HOSTS_SEEN[host] = valid
+        if not valid:
+            return "Host header that is not host[:port]"
+    # Only a connection that ever sent a byte past ASCII needs its headers read.
+    if getattr(request.protocol, "saw_non_ascii", True):
+        for name, value in request.raw_headers:
+            if not value.isascii():
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    return f"{name.decode('ascii', 'replace')} header with bytes that are not UTF-8"
     return None
 
 

@@ -15,6 +15,7 @@ What the upstream received is read from the raw upstream's ``/raw-headers`` echo
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -202,3 +203,18 @@ def test_http10_clients_are_never_sent_100_continue(edges: dict[str, Edge]) -> N
     request = request_bytes("POST", "/ok", [*headers, ("Connection", "close")])
     _, _, raw = raw_exchange(edges["plain"].port, request + body, expect=0, timeout=10)
     assert raw.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "), raw[:200]
+
+
+def test_non_utf8_bytes_later_on_a_keep_alive_connection_are_refused(
+    edges: dict[str, Edge],
+) -> None:
+    """The check runs once a connection sent a byte past ASCII, whenever that is."""
+    with socket.create_connection(("127.0.0.1", edges["plain"].port), timeout=10) as sock:
+        sock.sendall(request_bytes("GET", "/ok"))
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 "), first[:100]
+        sock.sendall(b"GET /ok HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9\r\n\r\n")
+        second = b""
+        while chunk := sock.recv(65536):
+            second += chunk
+    assert second.startswith(b"HTTP/1.1 400 "), second[:100]
