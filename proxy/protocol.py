@@ -40,7 +40,7 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .cors import Verdict
-from .edge_answers import error_answer
+from .edge_answers import SERVER, error_answer
 from .parser_guard import UpgradeSafeParser
 
 log = logging.getLogger("cors_edge")
@@ -164,7 +164,8 @@ class EdgeRequestHandler(RequestHandler):
         transport = self.transport
         if transport is not None and self._head_bytes:
             transport.write(
-                b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 408 Request Timeout\r\nServer: cors-edge\r\nConnection: close\r\n"
+                b"Content-Length: 0\r\n\r\n"
             )
         log.info("closing a connection whose request head did not arrive in time")
         self.force_close()
@@ -217,7 +218,9 @@ class EdgeRequestHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         if not isinstance(exc, HttpProcessingError):
-            return super().handle_error(request, status, exc, message)
+            response = super().handle_error(request, status, exc, message)
+            response.headers["Server"] = SERVER  # aiohttp's own 500: no version banner
+            return response
         head, self._refused_head = self._refused_head, b""
         self._disarm_head_deadline()
         status = refusal_status(exc, head, self.max_line_size)

@@ -18,7 +18,7 @@ from .conftest import assert_no_tracebacks, raw_exchange, request_bytes
 from .faultserver import FaultServer
 
 POLICY = """
-timeouts: {connect: 1, read: 1}
+timeouts: {connect: 1, read: 1, client_header: 1}
 limits: {max_header_bytes: 2048}
 routes:
   - path: /**
@@ -92,6 +92,7 @@ EDGE_MADE = {
     b"Content-Length: 2\r\n\r\n",
     "too large 431": request_bytes("GET", "/x", [("X-Big", "b" * 3000)]),
     "bad host 400": request_bytes("GET", "/x", host="user@h"),
+    "head timeout 408": b"GET /x HTTP/1.1\r\nHost: h\r\n",
     "HTTP/1.0 403": request_bytes(
         "GET", "/x", [("Origin", "https://evil.test")], version="HTTP/1.0"
     ),
