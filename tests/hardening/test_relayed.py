@@ -80,6 +80,22 @@ def test_the_upstreams_own_headers_are_kept(edges: dict[str, Edge]) -> None:
     assert _values(headers, "Content-Type") == ["application/x-stream"]
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("size", [10, 200000], ids=["small", "streamed"])
+def test_header_bytes_are_relayed_byte_for_byte(
+    edges: dict[str, Edge], size: int, method: str
+) -> None:
+    """A Latin-1 filename (legal obs-text, what Werkzeug sends) and UTF-8 both pass as sent."""
+    request = request_bytes(method, f"/latin1-header?n={size}", [ALLOWED, ("Connection", "close")])
+    responses, _, raw = raw_exchange(edges["fault"].port, request, expect=0, timeout=10)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b'\r\nContent-Disposition: attachment; filename="caf\xe9.txt"\r\n' in head, head
+    assert "\r\nX-Utf8: café ☕\r\n".encode() in head, head
+    assert responses[0].status == 200 and b"aiohttp" not in head
+    if method == "GET":
+        assert len(responses[0].body) == size
+
+
 EDGE_MADE = {
     "preflight 204": request_bytes(
         "OPTIONS", "/x", [ALLOWED, ("Access-Control-Request-Method", "GET")]
