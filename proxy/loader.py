@@ -153,9 +153,11 @@ _TOP_KEYS = frozenset(
 )
 _TIMEOUT_KEYS = frozenset(
     {"connect", "read", "client_header", "client_body", "keepalive", "upstream_idle"}
+    | {"pool_wait"}
 )
 _LIMIT_KEYS = frozenset(
     {"max_body_bytes", "max_header_bytes", "max_headers", "max_upstream_connections"}
+    | {"max_upstream_header_line", "max_upstream_header_bytes"}
 )
 _POLICY_KEYS = frozenset(
     {

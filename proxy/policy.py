@@ -28,6 +28,7 @@ class Timeouts:
     # Idle pooled upstream connections are dropped sooner than the upstream would drop them
     # (gunicorn's --keep-alive defaults to 2 s), so a request never lands on a closing one.
     upstream_idle: float = 1.5
+    pool_wait: float = 10.0  # longest wait for a free upstream connection; then 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,9 @@ class Limits:
     max_header_bytes: int = 8190  # one header line; longer is refused with 431
     max_headers: int = 100  # more header fields than this is refused with 431
     max_upstream_connections: int = 100  # requests beyond this wait for a free connection
+    # An upstream response head past these is answered 502 (a legal 9 KB CSP header passes).
+    max_upstream_header_line: int = 16 * 1024
+    max_upstream_header_bytes: int = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
