@@ -49,7 +49,8 @@ class LoadResult:
 
 
 def wrk_binary() -> str | None:
-    return shutil.which("wrk") or ("/usr/bin/wrk" if Path("/usr/bin/wrk").exists() else None)
+    # PATH only, like any other tool: a fixed path would disagree with what the caller sees.
+    return shutil.which("wrk")
 
 
 def _lua_string(text: str) -> str:

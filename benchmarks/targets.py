@@ -239,10 +239,8 @@ class Supervisor:
 
 
 def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next(
-        (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)),
-        None,
-    )
+    # PATH only (root's PATH has /usr/sbin): the contender is there exactly when `nginx` runs.
+    return shutil.which("nginx")
 
 
 def cors_edge_command(src: Path = REPO) -> list[str]:

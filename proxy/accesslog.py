@@ -23,13 +23,11 @@ import time
 from typing import TextIO
 
 from .policy import Timeouts
-from .server import RequestRecord
+from .records import ErrorKind, RequestError, RequestRecord
 
 log = logging.getLogger("cors_edge")
 
 ERROR_LOG_INTERVAL = 5.0
-# record.error values that are the client's doing: logged at INFO, not ERROR.
-CLIENT_ERRORS = frozenset({"body_too_large", "client_body_timeout", "client_body_incomplete"})
 
 
 _second: list[object] = [-1, ""]  # the last whole second formatted, and its text
@@ -89,7 +87,7 @@ class AccessLog:
             # only the strings a client controls need escaping.
             dumps = _json_string
             upstream = "null" if upstream_ms is None else repr(round(upstream_ms, 3))
-            error = f',"error":{dumps(record.error)}' if record.error else ""
+            error = f',"error":{dumps(record.error.label)}' if record.error else ""
             return (
                 f'{{"time":"{now}","method":{dumps(record.method)},'
                 f'"path":{dumps(record.path)},"route":{dumps(record.route)},'
@@ -106,7 +104,7 @@ class AccessLog:
             f"gen={record.generation}"
         )
         if record.error:
-            line += f" error={record.error}"
+            line += f" error={record.error.label}"
         return line
 
 
@@ -140,7 +138,7 @@ class UpstreamErrorLog:
         error = record.error
         if error is None:
             return
-        kind = error.partition(":")[0]
+        kind = "aborted" if error.aborted else error.label  # aborted ones are limited together
         now = time.monotonic()
         last = self._last.get(kind)
         if last is not None and now - last < self.interval:
@@ -151,55 +149,54 @@ class UpstreamErrorLog:
         message = self.explain(record)
         if held:
             message += f" ({held} more like this in the last {self.interval:.0f} s)"
-        level = logging.INFO if kind in CLIENT_ERRORS else logging.ERROR
-        log.log(level, "%s", message)
+        log.log(logging.INFO if error.is_client else logging.ERROR, "%s", message)
 
     def explain(self, record: RequestRecord) -> str:
         """One sentence: what failed, what the client got, what to check."""
-        error = record.error or ""
-        upstream = self.upstream
-        unix = upstream.startswith("unix:")
+        upstream, timeouts = self.upstream, self.timeouts
         request = f"{record.method} {record.path} answered {record.status}"
-        if error == "connect":
-            if unix:
+        error = record.error or RequestError(ErrorKind.UPSTREAM)
+        if error.aborted:
+            return (
+                f"upstream {upstream} broke off its response after {record.bytes_sent} bytes "
+                f"({record.method} {record.path}, {error.label.partition(':')[2]}): the "
+                "client's response was cut off; see the app's log."
+            )
+        match error.kind:
+            case ErrorKind.CONNECT if upstream.startswith("unix:"):
                 return (
                     f"upstream {upstream}: cannot connect to the socket ({request}): "
                     "is gunicorn running and bound to that path?"
                 )
-            return (
-                f"upstream {upstream} refused the connection or is unreachable ({request}): "
-                "is the Flask app running?"
-            )
-        if error == "timeout":
-            return (
-                f"upstream {upstream} did not answer in time ({request}): timeouts.connect is "
-                f"{self.timeouts.connect:g} s, timeouts.read {self.timeouts.read:g} s; is a "
-                "worker stuck or are all workers busy?"
-            )
-        if error == "disconnected":
-            return (
-                f"upstream {upstream} closed the connection without answering ({request}): "
-                "did a gunicorn worker crash or hit its --timeout? See the app's log."
-            )
-        if error == "payload":
-            return (
-                f"upstream {upstream} failed while receiving the request body ({request}): "
-                "see the app's log."
-            )
-        if error.startswith("aborted:"):
-            return (
-                f"upstream {upstream} broke off its response after {record.bytes_sent} bytes "
-                f"({record.method} {record.path}, {error.partition(':')[2]}): the client's "
-                "response was cut off; see the app's log."
-            )
-        if error == "body_too_large":
-            return (
-                f"request body too large ({request}): raise limits.max_body_bytes if this "
-                "upload is legitimate."
-            )
-        if error == "client_body_timeout":
-            return (
-                f"client stalled while sending its request body ({request}): "
-                f"timeouts.client_body is {self.timeouts.client_body:g} s."
-            )
-        return f"upstream {upstream} failed ({request}): {error}"
+            case ErrorKind.CONNECT:
+                return (
+                    f"upstream {upstream} refused the connection or is unreachable "
+                    f"({request}): is the Flask app running?"
+                )
+            case ErrorKind.TIMEOUT:
+                return (
+                    f"upstream {upstream} did not answer in time ({request}): timeouts.connect "
+                    f"is {timeouts.connect:g} s, timeouts.read {timeouts.read:g} s; is a "
+                    "worker stuck or are all workers busy?"
+                )
+            case ErrorKind.DISCONNECTED:
+                return (
+                    f"upstream {upstream} closed the connection without answering ({request}): "
+                    "did a gunicorn worker crash or hit its --timeout? See the app's log."
+                )
+            case ErrorKind.PAYLOAD:
+                return (
+                    f"upstream {upstream} failed while receiving the request body ({request}): "
+                    "see the app's log."
+                )
+            case ErrorKind.BODY_TOO_LARGE:
+                return (
+                    f"request body too large ({request}): raise limits.max_body_bytes if this "
+                    "upload is legitimate."
+                )
+            case ErrorKind.CLIENT_BODY_TIMEOUT:
+                return (
+                    f"client stalled while sending its request body ({request}): "
+                    f"timeouts.client_body is {timeouts.client_body:g} s."
+                )
+        return f"upstream {upstream} failed ({request}): {error.label}"

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
     from .forward import Upstream
-    from .server import PolicyHolder
+    from .records import PolicyHolder
+
+log = logging.getLogger("cors_edge")
 
 
 @dataclass(slots=True)
@@ -43,13 +46,13 @@ def make_admin_app(state: AdminState) -> web.Application:
             return web.json_response(
                 {"ready": False, "reason": "upstream not accepting connections"}, status=503
             )
-        policies = state.holder.current
+        snapshot = state.holder.snapshot
         return web.json_response(
             {
                 "ready": True,
-                "generation": state.holder.generation,
-                "sha256": policies.sha256,
-                "source": policies.source,
+                "generation": snapshot.generation,
+                "sha256": snapshot.config.sha256,
+                "source": snapshot.config.source,
             }
         )
 
@@ -62,3 +65,25 @@ def make_admin_app(state: AdminState) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+async def start_admin(
+    state: AdminState, host: str, port: int, address: str
+) -> web.AppRunner | None:
+    """Serve the admin app on ``host:port``; ``None`` (logged) when it cannot listen,
+    as the proxy still serves without it (an orchestrator's probes will notice)."""
+    runner = web.AppRunner(make_admin_app(state), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as error:
+        log.error(
+            "admin listener %s unavailable (%s): /healthz, /readyz and /metrics are off; "
+            "free the port or choose another with --admin",
+            address,
+            error.strerror or error,
+        )
+        await runner.cleanup()
+        return None
+    return runner

@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .lifecycle import ServeOptions, serve
-    from .server import Observer
+    from .records import Observer
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -212,7 +212,7 @@ def _explain(args: argparse.Namespace) -> int:
             if name not in ("accept", "accept-language", "content-language")
         ]
         verdict = decide(
-            policies,
+            policies.routes,
             "OPTIONS",
             raw_path,
             [args.origin],
@@ -236,7 +236,7 @@ def _explain(args: argparse.Namespace) -> int:
         print("\nstep 2, the actual request:")
     else:
         print("\nno preflight: the browser sends the request directly (a simple request).")
-    verdict = decide(policies, method, raw_path, [args.origin], self_origin=self_origin)
+    verdict = decide(policies.routes, method, raw_path, [args.origin], self_origin=self_origin)
     _print_verdict(verdict, policies)
     return 0
 

@@ -6,13 +6,13 @@ acts on the :class:`Verdict` (answer at the edge, or forward and stamp).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from .origins import parse_origin
 from .policy import PREFLIGHT_VARY, TOKEN_RE, Config, RoutePolicy
-from .routes import BadPath, routing_path
+from .routes import BadPath, RouteTable, routing_path
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -48,7 +48,41 @@ class Verdict:
         """The status of an edge answer, ``None`` when the request is forwarded."""
         return _EDGE_STATUS.get(self.decision)
 
+    def answer_headers(self, vary: Sequence[str] = ()) -> list[tuple[str, str]]:
+        """The headers this verdict puts on an answer: its CORS headers when it grants
+        any, then ``Vary`` (the answer's own ``vary`` values merged with the verdict's).
+        The one place an answer's CORS headers are chosen, whoever sends the answer."""
+        headers = list(self.headers) if self.decision in _STAMPED else []
+        if vary:
+            merged = merge_vary(vary, self.vary or "")
+            if merged:
+                headers.append(("Vary", merged))
+        elif self.vary:
+            headers.append(("Vary", self.vary))
+        return headers
 
+
+def merge_vary(existing: Iterable[str], add: str) -> str:
+    """Merge ``add`` (comma list) into Vary values, case-insensitively deduplicated."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for value in (*existing, add):
+        for part in value.split(","):
+            name = part.strip()
+            if name and name.lower() not in seen:
+                seen.add(name.lower())
+                names.append(name)
+    if "*" in seen:
+        return "*"
+    return ", ".join(names)
+
+
+# Decisions whose answers carry the verdict's CORS headers: the preflight answered at
+# the edge, and the requests forwarded (their upstream answers, or errors the edge makes
+# for them). Refusals never do.
+_STAMPED = frozenset(
+    {Decision.PREFLIGHT_OK, Decision.ALLOWED, Decision.SAME_ORIGIN, Decision.NO_ORIGIN}
+)
 _EDGE_STATUS = {
     Decision.PREFLIGHT_OK: 204,
     Decision.PREFLIGHT_REFUSED: 403,
@@ -60,7 +94,7 @@ _NO_HEADERS: Headers = ()
 
 
 def decide(
-    policies: Config,
+    routes: RouteTable[RoutePolicy],
     method: str,
     raw_path: str,
     origin_values: Sequence[str],
@@ -70,7 +104,7 @@ def decide(
     request_private_network: str | None = None,
     self_origin: str | None = None,
 ) -> Verdict:
-    """Decide one request.
+    """Decide one request against ``routes`` (first match wins, in file order).
 
     ``origin_values`` holds every ``Origin`` header the request carried; more than one
     is never a browser's and is refused. ``request_*`` are the preflight's
@@ -81,7 +115,7 @@ def decide(
         path = routing_path(raw_path)
     except BadPath as error:
         return Verdict(Decision.BAD_PATH, None, _NO_HEADERS, None, str(error))
-    route = policies.routes.lookup(path)
+    route = routes.lookup(path)
     if route is None:
         return Verdict(
             Decision.NO_ROUTE, None, _NO_HEADERS, None, "no route matches", routing_path=path
@@ -252,7 +286,7 @@ class VerdictCache:
         verdict = self._verdicts.get(key)
         if verdict is None:
             verdict = decide(
-                self.policies,
+                self.policies.routes,
                 method,
                 raw_path,
                 origin_values,

@@ -1,14 +1,22 @@
-"""Answers cors-edge gives itself (preflights, refusals), written as ready-made bytes.
+"""Answers cors-edge gives itself: preflights and refusals, and error answers.
+
+:func:`edge_answer` answers a decision taken at the edge (204, 403, 400);
+:func:`error_answer` is the one builder of the JSON errors cors-edge makes itself
+(413, 408, 502, 504, parser refusals, WebSocket refusals). Both take their CORS
+headers and ``Vary`` from :meth:`~proxy.cors.Verdict.answer_headers`, and say
+``Server: cors-edge``.
 
 A preflight is the hottest request an edge serves, and its answer is a handful of
 fixed header lines. Building it with :class:`aiohttp.web.Response` (a header
 multidict, a prepare pass, serialisation) costs more than deciding it, so for
 HTTP/1.1 the answer is assembled as one bytes object and written in one call.
 
-aiohttp's connection handler only asks a handler's result for ``prepare()``,
-``write_eof()``, ``keep_alive`` (and ``status`` for logging, which is off here);
-:class:`RawAnswer` provides exactly that. ``tests/unit/test_edge_answers.py`` holds
-it to the same wire format as ``web.Response`` so an aiohttp change shows up there.
+Reliance on aiohttp internals (undocumented behaviour, not private names):
+:class:`RawAnswer` stands in for a ``web.StreamResponse`` although it is none, because
+aiohttp 3.14's connection handler only asks a handler's result for ``prepare()``,
+``write_eof()``, ``keep_alive`` (and ``status`` for logging, which is off here).
+``tests/test_aiohttp_contract.py`` pins that, and ``tests/unit/test_edge_answers.py``
+holds the bytes to the wire format of ``web.Response``.
 """
 
 from __future__ import annotations
@@ -78,9 +86,7 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
         return _aiohttp_answer(verdict, status, body)
     keep_alive = request.keep_alive
     lines = [f"HTTP/1.1 {status} {_REASONS[status]}\r\n"]
-    lines.extend(f"{name}: {value}\r\n" for name, value in verdict.headers)
-    if verdict.vary:
-        lines.append(f"Vary: {verdict.vary}\r\n")
+    lines.extend(f"{name}: {value}\r\n" for name, value in verdict.answer_headers())
     if body:
         lines.append(
             f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
@@ -98,11 +104,22 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
 
 
 def _aiohttp_answer(verdict: Verdict, status: int, body: bytes) -> web.Response:
-    headers: list[tuple[str, str]] = list(verdict.headers)
-    if verdict.vary:
-        headers.append(("Vary", verdict.vary))
+    headers = verdict.answer_headers()
     headers.append(("Server", SERVER))
     if status == 204:
         return web.Response(status=204, headers=headers)
     headers.append(("Content-Type", "application/json; charset=utf-8"))
     return web.Response(status=status, body=body, headers=headers)
+
+
+def error_answer(verdict: Verdict | None, status: int, message: str) -> web.Response:
+    """An error cors-edge makes itself, readable by a page the route allows.
+
+    ``verdict`` is ``None`` when no route can be told (a malformed request): such an
+    answer grants nothing."""
+    headers = verdict.answer_headers() if verdict is not None else []
+    headers.append(("Content-Type", "application/json"))
+    headers.append(("Server", SERVER))
+    return web.Response(
+        status=status, text=json.dumps({"error": message, "status": status}), headers=headers
+    )

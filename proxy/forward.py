@@ -1,17 +1,25 @@
-"""The upstream client: one pooled connector, streamed bodies, header hygiene.
+"""The upstream client: the only module that talks to the upstream.
 
-Only this module talks to the upstream. It rewrites request headers (hop-by-hop
-dropped, ``Host`` kept, ``X-Forwarded-*`` set) and filters response headers
-(hop-by-hop and the upstream's own ``Access-Control-*`` dropped: cors-edge is the
-single owner of CORS on the way out).
+:meth:`Upstream.send` sends one request and returns an :class:`UpstreamResponse`
+(status, headers, body read whole or piece by piece); :meth:`Upstream.connect_websocket`
+opens a WebSocket. Whatever goes wrong on the way (the upstream, or the client's body
+being streamed to it) comes out as one typed failure, :class:`ForwardFailure`, which
+says whose fault it was and what the client is answered. Headers are prepared by
+:mod:`proxy.headers`; this module only moves them.
+
+The pool is aiohttp's client (one connector, see :mod:`proxy.connector`); nothing of
+it shows through this interface but ``aiohttp.ClientWebSocketResponse`` for a relayed
+WebSocket. Uses aiohttp's public client API only; the one private override lives in
+:mod:`proxy.connector`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -20,26 +28,28 @@ from yarl import URL
 
 from .connector import LiteralAddressConnector
 from .policy import Limits, Timeouts
+from .records import ErrorKind, RequestError
 
-# RFC 9110 §7.6.1 plus the legacy proxy ones; Expect is answered by the edge itself.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-    }
-)
-FORWARDED_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+log = logging.getLogger("cors_edge")
+
 STREAM_CHUNK = 256 * 1024
+Body = bytes | AsyncIterator[bytes] | None
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+class ForwardFailure(Exception):
+    """A forwarded request failed: why (and whose fault), and what the client gets."""
+
+    def __init__(self, error: RequestError, status: int, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status = status
+        self.message = message
+
+    @property
+    def close(self) -> bool:
+        """Close the client connection after the answer: the rest of its body may still
+        be on its way (or never come)."""
+        return self.error.kind in (ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE)
 
 
 class BodyTooLarge(Exception):
@@ -61,86 +71,11 @@ class UpstreamAddress:
         return cls(text.rstrip("/"), None)
 
 
-def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
-    """Header names listed in ``Connection``: hop-by-hop for this one message."""
-    tokens: set[str] = set()
-    for value in headers.getall("Connection", ()):
-        tokens.update(token.strip().lower() for token in value.split(",") if token.strip())
-    return tokens
-
-
-def upstream_request_headers(
-    headers: CIMultiDictProxy[str],
-    *,
-    peer: str | None,
-    scheme: str,
-    trusted_peer: bool,
-) -> CIMultiDict[str]:
-    """The headers to send upstream for a client request."""
-    dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower in dropped or lower in FORWARDED_HEADERS:
-            continue
-        out.add(name, value)
-    if "TE" in headers and "trailers" in headers["TE"].lower():
-        out["TE"] = "trailers"
-    host = headers.get("Host", "")
-    _set_forwarded(out, headers, "X-Forwarded-For", peer or "", trusted_peer)
-    _set_forwarded(out, headers, "X-Forwarded-Proto", scheme, trusted_peer)
-    if host:
-        _set_forwarded(out, headers, "X-Forwarded-Host", host, trusted_peer)
-    return out
-
-
-def _set_forwarded(
-    out: CIMultiDict[str], incoming: CIMultiDictProxy[str], name: str, value: str, trusted: bool
-) -> None:
-    previous = incoming.getall(name, ()) if trusted else ()
-    out[name] = ", ".join((*previous, value)) if previous else value
-
-
-def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
-    if not networks or not peer:
-        return False
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
-
-
-def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
-    """Upstream response headers minus hop-by-hop and ``Access-Control-*``."""
-    dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
-    return [
-        (name, value)
-        for name, value in headers.items()
-        if name.lower() not in dropped and not name.lower().startswith("access-control-")
-    ]
-
-
-def merge_vary(existing: Iterable[str], add: str) -> str:
-    """Merge ``add`` (comma list) into Vary values, case-insensitively deduplicated."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for value in (*existing, add):
-        for part in value.split(","):
-            name = part.strip()
-            if name and name.lower() not in seen:
-                seen.add(name.lower())
-                names.append(name)
-    if "*" in seen:
-        return "*"
-    return ", ".join(names)
-
-
 class ClientBodyTimeout(Exception):
     """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
 
 
-def client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout | None:
+def _client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout | None:
     """The client-side cause of an upstream request failure, if that is what it was.
 
     aiohttp's client wraps an exception raised by the body iterator (in a
@@ -188,7 +123,97 @@ async def read_small_body(
         async with asyncio.timeout(timeout):
             return await content.readexactly(length)
     except TimeoutError:
-        raise ClientBodyTimeout from None
+        raise _client_body_failure(ClientBodyTimeout()) from None
+    except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError, ConnectionError) as error:
+        # The client stopped short, or hung up mid-body.
+        raise ForwardFailure(
+            RequestError(ErrorKind.CLIENT_BODY_INCOMPLETE), 400, "request body incomplete"
+        ) from error
+
+
+def _upstream_error(error: BaseException, aborted: bool = False) -> RequestError:
+    """The kind of an upstream failure, from aiohttp's (or the OS's) exception."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        kind = ErrorKind.CONNECT
+    elif isinstance(error, aiohttp.ServerDisconnectedError):
+        kind = ErrorKind.DISCONNECTED
+    elif isinstance(error, asyncio.TimeoutError):
+        kind = ErrorKind.TIMEOUT
+    elif isinstance(error, aiohttp.ClientPayloadError):
+        kind = ErrorKind.PAYLOAD
+    else:
+        return RequestError(ErrorKind.UPSTREAM, aborted, type(error).__name__)
+    return RequestError(kind, aborted)
+
+
+def _client_body_failure(fault: BodyTooLarge | ClientBodyTimeout) -> ForwardFailure:
+    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``."""
+    if isinstance(fault, ClientBodyTimeout):
+        return ForwardFailure(
+            RequestError(ErrorKind.CLIENT_BODY_TIMEOUT), 408, "request body timed out"
+        )
+    return ForwardFailure(RequestError(ErrorKind.BODY_TOO_LARGE), 413, "request body too large")
+
+
+def _sending_failure(error: BaseException) -> ForwardFailure:
+    """What a failure to send a request (and get its response head) means."""
+    fault = _client_body_fault(error)
+    if fault is not None:  # the client's body, not the upstream
+        return _client_body_failure(fault)
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return ForwardFailure(
+            RequestError(ErrorKind.PAYLOAD), 502, "upstream failed while receiving the request"
+        )
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
+        return ForwardFailure(RequestError(ErrorKind.TIMEOUT), 504, "upstream timed out")
+    # Explained on stderr, rate-limited, by accesslog.UpstreamErrorLog.
+    log.debug("upstream unavailable: %s", error)
+    return ForwardFailure(_upstream_error(error), 502, "upstream unavailable")
+
+
+class UpstreamResponse:
+    """The upstream's answer: status and headers at once, the body when asked for."""
+
+    __slots__ = ("_response", "content_length", "headers", "reason", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.reason = response.reason
+        self.headers: CIMultiDictProxy[str] = response.headers
+        self.content_length = response.content_length
+
+    async def read(self) -> bytes:
+        """The whole body (for small ones, sent on with the head in one write)."""
+        try:
+            return await self._response.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            status = 504 if isinstance(error, TimeoutError) else 502
+            raise ForwardFailure(
+                _upstream_error(error), status, "upstream failed mid-response"
+            ) from error
+
+    async def next_chunk(self) -> bytes:
+        """The next piece of the body as received; ``b""`` once it is complete. A
+        failure here is an aborted response (its head is already on its way)."""
+        content = self._response.content
+        try:
+            while True:
+                # readchunk() hands over each received piece as is; readany() would
+                # first join everything buffered into a new bytes object (a copy).
+                chunk, _ = await content.readchunk()
+                # (b"", True) marks a chunk boundary, but aiohttp's shared empty
+                # payload (HEAD, 204, 304) answers it for ever: only EOF ends the body.
+                if chunk or content.at_eof():
+                    return chunk
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise ForwardFailure(
+                _upstream_error(error, aborted=True), 502, "upstream failed mid-response"
+            ) from error
+
+    def release(self) -> None:
+        """Give the connection back to the pool (or close it if the body is unread)."""
+        self._response.release()
 
 
 class Upstream:
@@ -200,11 +225,49 @@ class Upstream:
         self.limits = limits
         self._session: aiohttp.ClientSession | None = None
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
+    def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("Upstream.start() was not awaited")
         return self._session
+
+    async def send(
+        self, method: str, raw_target: str, headers: CIMultiDict[str], body: Body
+    ) -> UpstreamResponse:
+        """Send one request; its response once the head has arrived. Raises
+        :class:`ForwardFailure`. The caller releases the response."""
+        try:
+            response = await self._client().request(
+                method,
+                self.url(raw_target),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                compress=None,
+                chunked=None,
+            )
+        except (BodyTooLarge, ClientBodyTimeout, aiohttp.ClientError, OSError) as error:
+            raise _sending_failure(error) from error
+        return UpstreamResponse(response)
+
+    async def connect_websocket(
+        self, raw_target: str, headers: CIMultiDict[str], protocols: list[str]
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Open a WebSocket upstream (no autoping, no size limit: a transparent relay).
+        Raises :class:`ForwardFailure` with the status the client gets."""
+        try:
+            return await self._client().ws_connect(
+                self.url(raw_target),
+                headers=headers,
+                protocols=protocols,
+                autoping=False,
+                max_msg_size=0,
+            )
+        except aiohttp.WSServerHandshakeError as error:
+            raise ForwardFailure(
+                _upstream_error(error), error.status or 502, "upstream refused the WebSocket"
+            ) from error
+        except (aiohttp.ClientError, OSError) as error:
+            raise ForwardFailure(_upstream_error(error), 502, "upstream unavailable") from error
 
     async def start(self) -> None:
         connector: aiohttp.BaseConnector
@@ -253,8 +316,6 @@ class Upstream:
 
     async def probe(self) -> bool:
         """Whether the upstream accepts connections now (for readiness)."""
-        import asyncio
-
         try:
             if self.address.unix_path is not None:
                 _, writer = await asyncio.wait_for(

@@ -2,9 +2,10 @@
 
 Reload
     The policy file is re-read and compiled off to the side; only a fully valid
-    :class:`~proxy.policy.Config` is swapped into the :class:`PolicyHolder` (one
-    attribute assignment on the event loop, so atomic). A request reads
-    ``holder.current`` once when it starts and finishes under that policy. A refused
+    :class:`~proxy.policy.Config` is swapped into the
+    :class:`~proxy.records.PolicyHolder` (with its verdict cache, in one assignment on
+    the event loop, so atomic). A request reads the holder's snapshot once when it
+    starts and finishes under that policy. A refused
     file is logged with its ``file:line key`` and the old policy keeps serving.
     ``--watch`` polls the file's content hash every ``--watch-interval`` seconds and
     reloads through the same path; reading through the path each time follows a
@@ -22,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import hashlib
 import logging
@@ -35,12 +34,15 @@ from pathlib import Path
 from aiohttp import web
 
 from .accesslog import UpstreamErrorLog
-from .admin import AdminState, make_admin_app
+from .admin import AdminState, start_admin
 from .forward import Upstream
 from .loader import PolicyError, load_policy_file
 from .metrics import Metrics
 from .policy import Config
-from .server import EdgeServer, Observer, PolicyHolder
+from .protocol import EdgeHTTPServer
+from .records import Observer, PolicyHolder
+from .runtime import install_event_loop_policy, keep_freed_memory
+from .server import EdgeServer
 
 log = logging.getLogger("cors_edge")
 
@@ -104,6 +106,7 @@ class Service:
         self._reload_lock = asyncio.Lock()
         self._reload_tasks: set[asyncio.Future[bool]] = set()
         self._edge_runner: web.ServerRunner | None = None
+        self._edge_server: EdgeHTTPServer | None = None
         self._admin_runner: web.AppRunner | None = None
         self.edge_address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
@@ -248,43 +251,23 @@ class Service:
         await self.upstream.start()
         # In-flight requests are waited for in drain(); aiohttp's own wait only has to
         # close what is left after the grace period.
+        self._edge_server = self.edge.make_server()
         self._edge_runner = web.ServerRunner(
-            self.edge.make_server(), handle_signals=False, shutdown_timeout=_CLOSE_TIMEOUT
+            self._edge_server, handle_signals=False, shutdown_timeout=_CLOSE_TIMEOUT
         )
         await self._edge_runner.setup()
-        host, port = split_address(policies.listen)
-        edge_site = web.TCPSite(self._edge_runner, host, port, backlog=1024, reuse_address=True)
+        edge_site = web.TCPSite(self._edge_runner, *listen, backlog=1024, reuse_address=True)
         await edge_site.start()
         self.edge_address = _bound_address(self._edge_runner)
-        self._admin_runner = web.AppRunner(
-            make_admin_app(self.admin_state), handle_signals=False, access_log=None
-        )
-        await self._admin_runner.setup()
-        admin_host, admin_port = split_address(policies.admin)
-        admin_site = web.TCPSite(self._admin_runner, admin_host, admin_port, reuse_address=True)
-        try:
-            await admin_site.start()
-        except OSError as error:
-            # The proxy still serves; without probes an orchestrator will notice.
-            log.error(
-                "admin listener %s unavailable (%s): /healthz, /readyz and /metrics are off; "
-                "free the port or choose another with --admin",
-                policies.admin,
-                error.strerror or error,
-            )
-            await self._admin_runner.cleanup()
-            self._admin_runner = None
-        else:
+        self._admin_runner = await start_admin(self.admin_state, *admin, policies.admin)
+        if self._admin_runner is not None:
             self.admin_address = _bound_address(self._admin_runner)
         self.admin_state.ready = True
-        edge_host, edge_port = self.edge_address
-        admin_text = "unavailable"
-        if self.admin_address is not None:
-            admin_text = f"{self.admin_address[0]}:{self.admin_address[1]}"
+        bound = self.admin_address
+        admin_text = "unavailable" if bound is None else f"{bound[0]}:{bound[1]}"
         log.info(
             "listening on %s:%d (admin %s), upstream %s, policy %s generation %d sha256 %s",
-            edge_host,
-            edge_port,
+            *self.edge_address,
             admin_text,
             policies.upstream,
             policies.source,
@@ -316,33 +299,28 @@ class Service:
             return
         self._edge_runner = None
         log.info("draining: /readyz answers 503 from now on")
-        if self.options.drain_delay > 0:
-            log.info(
-                "draining: still accepting for %.1f s (--drain-delay)", self.options.drain_delay
-            )
+        delay, grace = self.options.drain_delay, self.options.grace
+        if delay > 0:
+            log.info("draining: still accepting for %.1f s (--drain-delay)", delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._hurry.wait(), self.options.drain_delay)
+                await asyncio.wait_for(self._hurry.wait(), delay)
         for site in list(runner.sites):
             await site.stop()  # the listening socket closes: new connections are refused
         await asyncio.sleep(0)  # let requests read before the close reach their handler
         in_flight = self.edge.in_flight
         log.info(
             "draining: listener closed; waiting up to %.1f s for %d in-flight request%s",
-            self.options.grace,
+            grace,
             in_flight,
             "" if in_flight == 1 else "s",
         )
-        server = runner.server
+        server = self._edge_server
         if server is not None:
-            # aiohttp's own connection shutdown: idle keep-alive connections close at
-            # once, busy ones right after their response (no new request on them).
-            # It may wait up to twice its timeout, so it runs under our own deadline.
-            server.pre_shutdown()
-            closing = asyncio.create_task(server.shutdown(self.options.grace))
+            # Idle keep-alive connections close at once, busy ones after their response;
+            # aiohttp may take up to twice the grace for it, so our own deadline rules.
+            closing = asyncio.create_task(server.close_connections(grace))
             hurry = asyncio.create_task(self._hurry.wait())
-            await asyncio.wait(
-                (closing, hurry), timeout=self.options.grace, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait((closing, hurry), timeout=grace, return_when=asyncio.FIRST_COMPLETED)
             hurry.cancel()
             cut = self.edge.in_flight
             if cut:
@@ -396,30 +374,6 @@ def _bound_address(runner: web.BaseRunner) -> tuple[str, int]:
         if isinstance(address, tuple):
             return str(address[0]), int(address[1])
     raise RuntimeError("listener has no TCP address")
-
-
-def install_event_loop_policy() -> str:
-    """Use uvloop when importable; returns which loop is in use."""
-    try:
-        import uvloop
-    except ImportError:
-        return "asyncio"
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
-
-
-def keep_freed_memory(threshold: int = 8 * 1024 * 1024) -> bool:
-    """Ask glibc to keep up to ``threshold`` bytes of freed heap instead of handing it
-    back to the kernel after every large free: a streamed body allocates and frees a
-    buffer per piece, and the trim-and-grow cycle (brk) cost a third of the proxy's CPU
-    on chunked downloads. Same as MALLOC_TRIM_THRESHOLD_; a no-op off glibc."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold = -1
-    return bool(mallopt(m_trim_threshold, threshold))
 
 
 def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int:

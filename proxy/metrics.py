@@ -1,10 +1,11 @@
 """Prometheus metrics, collected by a request observer into cors-edge's own registry.
 
-The edge server calls every observer with a :class:`~proxy.server.RequestRecord`
-after each request; :class:`Metrics` is one of them. Label children are bound once
-per label combination and kept in dicts, so a request costs a few dict look-ups and
-lock-protected increments. The label sets are bounded: routes come from the policy
-file, decisions from the engine, statuses from HTTP, error kinds from the edge.
+The edge server calls every observer with a :class:`~proxy.records.RequestRecord`
+after each request; :class:`Metrics` is one of them. Per-request counts are kept in
+plain dicts on the event loop (no locks: requests and scrapes run on the same loop)
+and become metric families only when ``/metrics`` is scraped. The label sets are
+bounded: routes come from the policy file, decisions from the engine, statuses from
+HTTP, error kinds from :class:`~proxy.records.ErrorKind`.
 
 Exposed on the admin listener's ``/metrics`` (never on the public port).
 """
@@ -18,24 +19,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .accesslog import CLIENT_ERRORS  # the client's doing, not the upstream's
 from .policy import Config
-from .server import RequestRecord
+from .records import RequestRecord
 
 NO_ROUTE_LABEL = "none"
-# Decisions the engine makes (cors.Decision), plus "error" for a request that failed
-# before a decision was taken. Pre-created so a dashboard shows zeros, not gaps.
-DECISIONS = (
-    "preflight_ok",
-    "preflight_refused",
-    "allowed",
-    "blocked",
-    "same_origin",
-    "no_route",
-    "no_origin",
-    "unenforced",
-    "bad_path",
-)
 RELOAD_RESULTS = ("ok", "unchanged", "error")
 
 # Upstream latency (time to response headers) and total time, in seconds.
@@ -172,8 +159,9 @@ class Metrics:
                 latency = counts.upstream_latency[route] = _Histogram()
             latency.observe(record.upstream_ms / 1000.0)
         error = record.error
-        if error is not None and error not in CLIENT_ERRORS:
-            counts.upstream_errors[error] = counts.upstream_errors.get(error, 0) + 1
+        if error is not None and not error.is_client:  # the upstream's doing, not the client's
+            label = error.label
+            counts.upstream_errors[label] = counts.upstream_errors.get(label, 0) + 1
 
     # --- lifecycle ------------------------------------------------------------
 

@@ -121,11 +121,6 @@ class SubdomainWildcard:
 
 
 @dataclass(frozen=True, slots=True)
-class OriginRegex:
-    pattern: re.Pattern[str]
-
-
-@dataclass(frozen=True, slots=True)
 class OriginSet:
     """A compiled ``origins`` entry list. ``any_origin`` stands for ``"*"``."""
 

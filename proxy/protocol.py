@@ -10,27 +10,36 @@ three things the edge needs it does not do on its own:
   the CORS headers the route grants where they can be told, instead of a bare 400;
 - such a refusal is logged as one line, never as a traceback.
 
-This module is the only one that touches aiohttp's private connection API
-(``_request_count``, ``_waiter``, ``_force_close``, ``handle_error``); it is pinned
-to aiohttp 3.14 (see ``pyproject.toml``) and covered by ``tests/hardening``.
+A refused head is decided like any request, by the server's own call
+(:meth:`proxy.server.EdgeServer.decide_refused`, handed in as ``decide_refused``),
+and answered by :func:`proxy.edge_answers.error_answer`.
+
+This is the one module on the server side that uses aiohttp's private API: it
+subclasses ``aiohttp.web_protocol.RequestHandler`` and reads or overrides its
+internals (``_request_count``, ``_waiter``, ``_force_close``, ``_upgraded``,
+``_messages``, ``_current_request``, ``_loop``, the ``_ErrInfo`` messages the parser
+queues, ``handle_error``, ``eof_received``, ``data_received``), reads ``web.Server``'s
+``_loop`` and ``_kwargs``, writes ``100 Continue`` through ``request.writer``, and drives
+the undocumented ``web.Server.pre_shutdown``. aiohttp is pinned to 3.14
+(``pyproject.toml``); ``tests/test_aiohttp_contract.py`` checks each of these.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from .cors import Decision, decide
-from .origins import parse_origin
-from .policy import Config
+from .cors import Verdict
+from .edge_answers import error_answer
 
 log = logging.getLogger("cors_edge")
 
@@ -38,10 +47,11 @@ log = logging.getLogger("cors_edge")
 _HEAD_KEEP = 16 * 1024
 _REQUEST_LINE = re.compile(rb"([A-Z]{1,20}) (/[\x21-\x7e]*) HTTP/1\.[01]\r\n")
 _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\x20-\x7e]*?)[ \t]*\r\n")
-_STAMPED = frozenset({Decision.ALLOWED, Decision.SAME_ORIGIN, Decision.NO_ORIGIN})
 _TOO_MANY_HEADERS = "Too many headers"
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+# method, raw path, header lines, peer address -> the verdict (the server's own call).
+RefusedDecider = Callable[[str, str, CIMultiDictProxy[str], str | None], Verdict]
 
 
 def refusal_status(exc: BaseException | None, head: bytes, max_line_size: int) -> int:
@@ -55,45 +65,42 @@ def refusal_status(exc: BaseException | None, head: bytes, max_line_size: int) -
     return 400
 
 
-def refusal_cors_headers(policies: Config, head: bytes) -> list[tuple[str, str]]:
-    """The CORS headers the route grants a request, read from its raw (refused) head.
+@dataclass(frozen=True, slots=True)
+class RefusedHead:
+    """What can be told of a refused request head: its request line and the complete,
+    well-formed header lines before the one at fault."""
 
-    Only a well-formed request line with an origin-form target counts, and only the
-    complete header lines before the offending one; anything unclear grants nothing.
+    method: str
+    raw_path: str
+    headers: CIMultiDictProxy[str]
+
+
+def parse_refused_head(head: bytes) -> RefusedHead | None:
+    """Read a refused head, or ``None`` when anything about it is unclear.
+
+    Only a well-formed request line with an origin-form target counts; a folded
+    header line means the last value is not what it seems, so nothing counts.
     """
     line = _REQUEST_LINE.match(head)
     if line is None:
-        return []
-    method = line[1].decode("ascii")
-    target = line[2].decode("ascii")
-    origins: list[str] = []
-    host: str | None = None
+        return None
+    headers: CIMultiDict[str] = CIMultiDict()
     position = line.end()
     while True:
         header = _HEADER_LINE.match(head, position)
         if header is None:
             if head[position : position + 1] in (b" ", b"\t"):
-                return []  # a folded line: the last value is not what it seems
+                return None  # a folded line
             break
-        name = header[1].lower()
-        if name == b"origin":
-            origins.append(header[2].decode("ascii"))
-        elif name == b"host":
-            host = header[2].decode("ascii")
+        headers.add(header[1].decode("ascii"), header[2].decode("ascii"))
         position = header.end()
-    verdict = decide(
-        policies,
-        method,
-        target.split("?", 1)[0],
-        origins,
-        self_origin=parse_origin(f"http://{host}") if host else None,
-    )
-    headers: list[tuple[str, str]] = []
-    if verdict.decision in _STAMPED:
-        headers.extend(verdict.headers)
-    if verdict.vary:
-        headers.append(("Vary", verdict.vary))
-    return headers
+    target = line[2].decode("ascii")
+    return RefusedHead(line[1].decode("ascii"), target.split("?", 1)[0], CIMultiDictProxy(headers))
+
+
+async def send_continue(request: web.BaseRequest) -> None:
+    """Tell a client waiting on ``Expect: 100-continue`` to send its body."""
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
 _MESSAGES = {
@@ -110,12 +117,12 @@ class EdgeRequestHandler(RequestHandler):
         self,
         manager: web.Server,
         *,
-        policies: Callable[[], Config],
+        decide_refused: RefusedDecider,
         client_header_timeout: float,
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
-        self._policies = policies
+        self._decide_refused = decide_refused
         self._head_timeout = client_header_timeout
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_count = 0  # requests parsed when the deadline was armed
@@ -208,19 +215,23 @@ class EdgeRequestHandler(RequestHandler):
         )
         if request.writer.output_size > 0:
             raise ConnectionError("a response is already on the wire")
-        headers: list[tuple[str, str]] = []
+        verdict: Verdict | None = None
         if status in (414, 431):
             # Size refusals can meet a browser's request (a cookie grown too large):
             # the page may read them. Malformed requests are never a browser's.
             try:
-                headers = refusal_cors_headers(self._policies(), head)
+                verdict = self._refused_verdict(head, request.remote)
             except Exception:  # a refusal must never fail: answer without CORS headers
                 log.exception("could not work out the CORS headers of a refused request")
-        headers.append(("Content-Type", "application/json"))
-        body = json.dumps({"error": _MESSAGES.get(status, "refused"), "status": status})
-        response = web.Response(status=status, text=body, headers=headers)
+        response = error_answer(verdict, status, _MESSAGES.get(status, "refused"))
         response.force_close()
         return response
+
+    def _refused_verdict(self, head: bytes, peer: str | None) -> Verdict | None:
+        refused = parse_refused_head(head)
+        if refused is None:
+            return None
+        return self._decide_refused(refused.method, refused.raw_path, refused.headers, peer)
 
 
 _HTTP_VERSIONS = frozenset({HttpVersion10, HttpVersion11})
@@ -241,8 +252,7 @@ def guard_http_version(handler: Handler) -> Handler:
                 request.version.minor,
                 request.remote,
             )
-            body = json.dumps({"error": _MESSAGES[400], "status": 400})
-            response = web.Response(status=400, text=body, content_type="application/json")
+            response = error_answer(None, 400, _MESSAGES[400])
             response.force_close()
             return response
         return await handler(request)
@@ -257,19 +267,26 @@ class EdgeHTTPServer(web.Server):
         self,
         handler: Handler,
         *,
-        policies: Callable[[], Config],
+        decide_refused: RefusedDecider,
         client_header_timeout: float,
         **kwargs: Any,
     ) -> None:
         super().__init__(guard_http_version(handler), **kwargs)
-        self._policies = policies
+        self._decide_refused = decide_refused
         self._client_header_timeout = client_header_timeout
+
+    async def close_connections(self, timeout: float) -> None:
+        """aiohttp's own connection shutdown: idle keep-alive connections close at
+        once, busy ones right after their response (no new request on them). It may
+        take up to twice ``timeout``: run it under a deadline of your own."""
+        self.pre_shutdown()
+        await self.shutdown(timeout)
 
     def __call__(self) -> RequestHandler:
         return EdgeRequestHandler(
             self,
             loop=self._loop,
-            policies=self._policies,
+            decide_refused=self._decide_refused,
             client_header_timeout=self._client_header_timeout,
             **self._kwargs,
         )

@@ -1,76 +1,44 @@
-"""The aiohttp edge: the only place requests meet the CORS engine and the upstream."""
+"""The aiohttp edge: the only place requests meet the CORS engine and the upstream.
+
+Every request (and every request head the parser refused, see :mod:`proxy.protocol`)
+is decided by :meth:`EdgeServer.decide` through the verdict cache of the snapshot in
+force. Edge decisions are answered by :mod:`proxy.edge_answers`; the rest go to the
+upstream through :mod:`proxy.forward` and come back stamped with the verdict's
+headers. Observers get a :class:`~proxy.records.RequestRecord` for each request.
+
+Public aiohttp API only (``web.BaseRequest``, ``web.StreamResponse``); what needs
+more (the ``100 Continue`` line, the connection handler) is in :mod:`proxy.protocol`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .cors import Decision, Verdict, VerdictCache
-from .edge_answers import SERVER, edge_answer
-from .forward import (
-    BodyTooLarge,
-    ClientBodyTimeout,
-    Upstream,
-    client_body_fault,
-    is_trusted,
-    limited_body,
-    merge_vary,
-    read_small_body,
-    response_headers,
-    upstream_request_headers,
-)
-from .policy import Config
-from .protocol import EdgeHTTPServer
+from .cors import Verdict
+from .edge_answers import edge_answer, error_answer
+from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, read_small_body
+from .headers import client_scheme, is_trusted, response_headers, upstream_request_headers
+from .protocol import EdgeHTTPServer, send_continue
+from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
 from .websocket import is_websocket_upgrade, relay_websocket
 
 log = logging.getLogger("cors_edge")
 
-SMALL_BODY = 64 * 1024  # upstream bodies up to this size are relayed in one piece
-
-# Decisions whose requests go to the upstream and get the verdict's headers stamped.
-_STAMPED = frozenset({Decision.ALLOWED, Decision.SAME_ORIGIN, Decision.NO_ORIGIN})
+SMALL_BODY = 64 * 1024  # bodies up to this size are relayed in one piece
 
 
-@dataclass(slots=True)
-class RequestRecord:
-    """What happened to one request; handed to observers (access log, metrics)."""
+class RequestHeaders(Protocol):
+    """What the engine reads of a request's headers (a multidict)."""
 
-    method: str
-    path: str
-    route: str | None
-    origin: str | None
-    decision: str
-    status: int
-    bytes_sent: int
-    upstream_ms: float | None
-    total_ms: float
-    error: str | None = None
-    generation: int = 0
-
-
-Observer = Callable[[RequestRecord], None]
-
-
-class PolicyHolder:
-    """The current policy set, swapped atomically; each request reads it once."""
-
-    def __init__(self, policies: Config) -> None:
-        self.current = policies
-        self.generation = 1
-
-    def swap(self, policies: Config) -> int:
-        self.current = policies
-        self.generation += 1
-        return self.generation
+    def get(self, key: str, /) -> str | None: ...
+    def getall(self, key: str, default: Sequence[str], /) -> Sequence[str]: ...
 
 
 class EdgeServer:
@@ -86,28 +54,62 @@ class EdgeServer:
         self.upstream = upstream
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
-        self._verdicts = VerdictCache(holder.current)
 
-    def make_server(self, **kwargs: Any) -> web.Server:
-        limits = self.holder.current.limits
-        timeouts = self.holder.current.timeouts
+    def make_server(self) -> EdgeHTTPServer:
+        config = self.holder.current
+        limits, timeouts = config.limits, config.timeouts
         return EdgeHTTPServer(
             self.handle,
-            policies=lambda: self.holder.current,
+            decide_refused=self.decide_refused,
             client_header_timeout=timeouts.client_header,
             max_line_size=limits.max_header_bytes,
             max_field_size=limits.max_header_bytes,
             max_headers=limits.max_headers,
             keepalive_timeout=timeouts.keepalive,
             access_log=None,
-            **kwargs,
         )
+
+    # --- deciding ---------------------------------------------------------------
+
+    @staticmethod
+    def decide(
+        snapshot: Snapshot,
+        method: str,
+        raw_path: str,
+        headers: RequestHeaders,
+        trusted: bool,
+        *,
+        preflight: bool = True,
+    ) -> Verdict:
+        """The one way into the engine: the snapshot's verdict cache, the client's scheme
+        (a trusted peer's ``X-Forwarded-Proto``), its Host and Origin headers."""
+        get = headers.get
+        return snapshot.verdicts.decide(
+            method,
+            raw_path,
+            headers.getall("Origin", ()),
+            get("Access-Control-Request-Method") if preflight else None,
+            get("Access-Control-Request-Headers") if preflight else None,
+            get("Access-Control-Request-Private-Network") if preflight else None,
+            client_scheme(headers, trusted),
+            get("Host"),
+        )
+
+    def decide_refused(
+        self, method: str, raw_path: str, headers: RequestHeaders, peer: str | None
+    ) -> Verdict:
+        """The verdict for a request head the parser refused (from its complete header
+        lines). Never a preflight's: a refused preflight cannot pass a browser's check,
+        so it is answered as the request itself would be."""
+        snapshot = self.holder.snapshot
+        trusted = is_trusted(peer, snapshot.config.trust_forwarded_from)
+        return self.decide(snapshot, method, raw_path, headers, trusted, preflight=False)
+
+    # --- handling -------------------------------------------------------------
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
-        policies = self.holder.current
-        generation = self.holder.generation
-        headers = request.headers
+        snapshot = self.holder.snapshot
         self.in_flight += 1
         record = RequestRecord(
             method=request.method,
@@ -119,40 +121,23 @@ class EdgeServer:
             bytes_sent=0,
             upstream_ms=None,
             total_ms=0.0,
-            generation=generation,
+            generation=snapshot.generation,
         )
         try:
             peer = _peer(request)
-            trusted = is_trusted(peer, policies.trust_forwarded_from)
-            scheme = _client_scheme(headers, trusted)
-            host = headers.get("Host")
+            trusted = is_trusted(peer, snapshot.config.trust_forwarded_from)
             raw_target = request.raw_path
-            raw_path = raw_target.split("?", 1)[0]
-            verdicts = self._verdicts
-            if verdicts.policies is not policies:
-                verdicts = self._verdicts = VerdictCache(policies)
-            verdict = verdicts.decide(
-                request.method,
-                raw_path,
-                headers.getall("Origin", ()),
-                headers.get("Access-Control-Request-Method"),
-                headers.get("Access-Control-Request-Headers"),
-                headers.get("Access-Control-Request-Private-Network"),
-                scheme,
-                host,
+            verdict = self.decide(
+                snapshot, request.method, raw_target.split("?", 1)[0], request.headers, trusted
             )
             record.decision = verdict.decision.value
             record.route = verdict.route.name if verdict.route else None
-            record.origin = verdict.origin or (
-                headers.get("Origin") if "Origin" in headers else None
-            )
+            record.origin = verdict.origin or request.headers.get("Origin")
             response: web.StreamResponse
             if verdict.answered_at_edge:
                 response = edge_answer(verdict, request)
             else:
-                response = await self._forward(
-                    request, policies, verdict, raw_target, peer, request.scheme, trusted, record
-                )
+                response = await self._forward(request, snapshot, verdict, peer, trusted, record)
             record.status = response.status
             return response
         finally:
@@ -167,79 +152,42 @@ class EdgeServer:
     async def _forward(
         self,
         request: web.BaseRequest,
-        policies: Config,
+        snapshot: Snapshot,
         verdict: Verdict,
-        raw_target: str,
         peer: str | None,
-        scheme: str,
         trusted: bool,
         record: RequestRecord,
     ) -> web.StreamResponse:
-        limits = policies.limits
-        if (
-            limits.max_body_bytes is not None
-            and request.content_length is not None
-            and request.content_length > limits.max_body_bytes
-        ):
-            return _error_answer(verdict, 413, "request body too large")
+        config = snapshot.config
+        max_body = config.limits.max_body_bytes
+        length = request.content_length
+        if max_body is not None and length is not None and length > max_body:
+            return error_answer(verdict, 413, "request body too large")
         if request.headers.get("Expect", "").lower() == "100-continue":
             # Only now that the request is permitted may the client send its body.
-            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await send_continue(request)
         has_body = request.body_exists
         out_headers = upstream_request_headers(
-            request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
+            request.headers, peer=peer, scheme=request.scheme, trusted_peer=trusted
         )
+        raw_target = request.raw_path
         if is_websocket_upgrade(request):
             return await relay_websocket(request, self.upstream, raw_target, out_headers, verdict)
-        body: bytes | AsyncIterator[bytes] | None = None
-        if has_body:
-            length = request.content_length
-            if length is not None and length <= SMALL_BODY:
-                # A small body is read whole and goes upstream in one write with the head.
-                try:
-                    body = await read_small_body(
-                        request.content, length, policies.timeouts.client_body
-                    )
-                except ClientBodyTimeout as error:
-                    return _client_body_answer(verdict, error, record)
-                except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError, ConnectionError):
-                    # The client stopped short, or hung up mid-body.
-                    record.error = "client_body_incomplete"
-                    response = _error_answer(verdict, 400, "request body incomplete")
-                    response.force_close()
-                    return response
-            else:
-                body = limited_body(
-                    request.content, limits.max_body_bytes, policies.timeouts.client_body
-                )
-        upstream_started = time.perf_counter()
         try:
-            upstream_response = await self.upstream.session.request(
-                request.method,
-                self.upstream.url(raw_target),
-                headers=out_headers,
-                data=body,
-                allow_redirects=False,
-                compress=None,
-                chunked=None,
+            body: bytes | AsyncIterator[bytes] | None = None
+            if has_body:
+                timeout = config.timeouts.client_body
+                if length is not None and length <= SMALL_BODY:
+                    # A small body is read whole and goes upstream in one write with the head.
+                    body = await read_small_body(request.content, length, timeout)
+                else:
+                    body = limited_body(request.content, max_body, timeout)
+            upstream_started = time.perf_counter()
+            upstream_response = await self.upstream.send(
+                request.method, raw_target, out_headers, body
             )
-        except (BodyTooLarge, ClientBodyTimeout) as error:
-            return _client_body_answer(verdict, error, record)
-        except aiohttp.ClientPayloadError as error:
-            if client_body_fault(error) is not None:
-                return _client_body_answer(verdict, error, record)
-            record.error = "payload"
-            return _error_answer(verdict, 502, "upstream failed while receiving the request")
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            record.error = "timeout"
-            return _error_answer(verdict, 504, "upstream timed out")
-        except (aiohttp.ClientError, OSError) as error:
-            if client_body_fault(error) is not None:  # the client's body, not the upstream
-                return _client_body_answer(verdict, error, record)
-            record.error = _error_kind(error)
-            # Explained on stderr, rate-limited, by accesslog.UpstreamErrorLog.
-            log.debug("upstream unavailable: %s", error)
-            return _error_answer(verdict, 502, "upstream unavailable")
+        except ForwardFailure as failure:
+            return _failed(verdict, failure, record)
         record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
         try:
             return await self._relay(request, upstream_response, verdict, record)
@@ -249,7 +197,7 @@ class EdgeServer:
     async def _relay(
         self,
         request: web.BaseRequest,
-        upstream_response: aiohttp.ClientResponse,
+        upstream_response: UpstreamResponse,
         verdict: Verdict,
         record: RequestRecord,
     ) -> web.StreamResponse:
@@ -260,13 +208,9 @@ class EdgeServer:
                 vary_values.append(value)
             else:
                 out.add(name, value)
-        if verdict.decision in _STAMPED:
-            out.extend(verdict.headers)
-        if vary_values or verdict.vary:
-            merged = merge_vary(vary_values, verdict.vary or "")
-            if merged:
-                out["Vary"] = merged
+        out.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
+        status, reason = upstream_response.status, upstream_response.reason
         if (
             length is not None
             and length <= SMALL_BODY
@@ -276,73 +220,50 @@ class EdgeServer:
             # Small bodies are read once and sent with the head in one write.
             try:
                 body = await upstream_response.read()
-            except (TimeoutError, aiohttp.ClientError, OSError) as error:
-                record.error = _error_kind(error)
-                status = 504 if isinstance(error, TimeoutError) else 502
-                return _error_answer(verdict, status, "upstream failed mid-response")
+            except ForwardFailure as failure:
+                return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
-            return web.Response(
-                status=upstream_response.status,
-                reason=upstream_response.reason,
-                headers=out,
-                body=body,
-            )
-        response = web.StreamResponse(
-            status=upstream_response.status, reason=upstream_response.reason, headers=out
-        )
-        if "Content-Length" not in out and upstream_response.status not in (204, 304):
+            return web.Response(status=status, reason=reason, headers=out, body=body)
+        response = web.StreamResponse(status=status, reason=reason, headers=out)
+        if "Content-Length" not in out and status not in (204, 304):
             response.enable_chunked_encoding()
         await response.prepare(request)
-        content = upstream_response.content
-        try:
-            while True:
-                # readchunk() hands over each received piece as is; readany() would
-                # first join everything buffered into a new bytes object (a copy).
-                chunk, _ = await content.readchunk()
-                if not chunk:
-                    # (b"", True) marks a chunk boundary, but aiohttp's shared empty
-                    # payload (HEAD, 204, 304) answers it for ever: only EOF ends this.
-                    if content.at_eof():
-                        break
-                    continue
-                await response.write(chunk)
-                record.bytes_sent += len(chunk)
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            # Headers are gone already; abort so the client sees a broken response,
-            # never a truncated "success".
-            record.error = "aborted:" + _error_kind(error)
-            if request.transport is not None:
-                request.transport.abort()
-            return response
-        await response.write_eof()
+        return await _stream(request, upstream_response, response, record)
+
+
+async def _stream(
+    request: web.BaseRequest,
+    upstream_response: UpstreamResponse,
+    response: web.StreamResponse,
+    record: RequestRecord,
+) -> web.StreamResponse:
+    """Relay the body piece by piece once the head is sent."""
+    try:
+        while chunk := await upstream_response.next_chunk():
+            await response.write(chunk)
+            record.bytes_sent += len(chunk)
+    except (ForwardFailure, aiohttp.ClientError, OSError) as error:
+        # Headers are gone already; abort so the client sees a broken response,
+        # never a truncated "success". (A failed write to the client is recorded
+        # as an aborted response under its exception's name, as it always was.)
+        if isinstance(error, ForwardFailure):
+            record.error = error.error
+        else:
+            record.error = RequestError(ErrorKind.UPSTREAM, True, type(error).__name__)
+        if request.transport is not None:
+            request.transport.abort()
         return response
+    await response.write_eof()
+    return response
 
 
-def _error_answer(verdict: Verdict, status: int, message: str) -> web.Response:
-    """An error cors-edge makes itself, readable by a page the route allows."""
-    headers: list[tuple[str, str]] = []
-    if verdict.decision in _STAMPED:
-        headers.extend(verdict.headers)
-    if verdict.vary:
-        headers.append(("Vary", verdict.vary))
-    headers.append(("Content-Type", "application/json"))
-    headers.append(("Server", SERVER))
-    return web.Response(
-        status=status, text=json.dumps({"error": message, "status": status}), headers=headers
-    )
-
-
-def _client_body_answer(
-    verdict: Verdict, error: BaseException, record: RequestRecord
-) -> web.Response:
-    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``."""
-    if isinstance(client_body_fault(error), ClientBodyTimeout):
-        record.error = "client_body_timeout"
-        response = _error_answer(verdict, 408, "request body timed out")
-        response.force_close()  # the rest of the body may still be on its way
-        return response
-    record.error = "body_too_large"
-    return _error_answer(verdict, 413, "request body too large")
+def _failed(verdict: Verdict, failure: ForwardFailure, record: RequestRecord) -> web.Response:
+    """The answer for a forwarded request that failed before its response began."""
+    record.error = failure.error
+    response = error_answer(verdict, failure.status, failure.message)
+    if failure.close:
+        response.force_close()
+    return response
 
 
 def _peer(request: web.BaseRequest) -> str | None:
@@ -353,23 +274,3 @@ def _peer(request: web.BaseRequest) -> str | None:
     if isinstance(peername, tuple) and peername:
         return str(peername[0])
     return None
-
-
-def _client_scheme(headers: Any, trusted: bool) -> str:
-    if trusted:
-        forwarded = headers.get("X-Forwarded-Proto")
-        if forwarded:
-            return str(forwarded.split(",")[0].strip().lower())
-    return "http"
-
-
-def _error_kind(error: BaseException) -> str:
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return "connect"
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        return "disconnected"
-    if isinstance(error, asyncio.TimeoutError):
-        return "timeout"
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return "payload"
-    return type(error).__name__

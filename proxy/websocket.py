@@ -2,7 +2,9 @@
 
 Browsers do not apply CORS to WebSockets, but they do send ``Origin``: the edge's
 decision (made before this runs) therefore also stops cross-site WebSocket
-hijacking on routes with ``enforce: true``.
+hijacking on routes with ``enforce: true``. The upstream side is opened through
+:meth:`proxy.forward.Upstream.connect_websocket`; a refusal is an ordinary
+:func:`~proxy.edge_answers.error_answer`. Public aiohttp API only.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
 from .cors import Verdict
-from .forward import Upstream
+from .edge_answers import error_answer
+from .forward import ForwardFailure, Upstream
 
 # Negotiated per hop by aiohttp on each side; the rest of the handshake is forwarded.
-_HANDSHAKE_HEADERS = frozenset(
+_HANDSHAKE = frozenset(
     {
         "sec-websocket-key",
         "sec-websocket-version",
@@ -45,10 +48,12 @@ async def relay_websocket(
     out_headers: CIMultiDict[str],
     verdict: Verdict,
 ) -> web.StreamResponse:
-    """Connect upstream first; only then accept the client, with the same subprotocol."""
-    for name in list(out_headers):
-        if name.lower() in _HANDSHAKE_HEADERS:
-            del out_headers[name]
+    """Connect upstream first; only then accept the client, with the same subprotocol.
+
+    ``out_headers`` (the headers prepared for the upstream) is left as it is."""
+    headers = CIMultiDict(
+        (name, value) for name, value in out_headers.items() if name.lower() not in _HANDSHAKE
+    )
     protocols = [
         protocol.strip()
         for value in request.headers.getall("Sec-WebSocket-Protocol", ())
@@ -56,23 +61,15 @@ async def relay_websocket(
         if protocol.strip()
     ]
     try:
-        upstream_ws = await upstream.session.ws_connect(
-            upstream.url(raw_target),
-            headers=out_headers,
-            protocols=protocols,
-            autoping=False,
-            max_msg_size=0,
-        )
-    except aiohttp.WSServerHandshakeError as error:
-        return web.Response(status=error.status or 502, text="upstream refused the WebSocket")
-    except (aiohttp.ClientError, OSError, TimeoutError):
-        return web.Response(status=502, text="upstream unavailable")
+        upstream_ws = await upstream.connect_websocket(raw_target, headers, protocols)
+    except ForwardFailure as failure:
+        return error_answer(verdict, failure.status, failure.message)
     client_ws = web.WebSocketResponse(
         protocols=[upstream_ws.protocol] if upstream_ws.protocol else (),
         autoping=False,
         max_msg_size=0,
     )
-    if verdict.vary:
+    if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
     async with upstream_ws:

@@ -61,6 +61,12 @@ class LineCollector:
         with self._cond:
             return "\n".join(self.lines)
 
+    def wait_closed(self, timeout: float = 10.0) -> None:
+        """Wait for the end of the pipe: after it, ``lines`` is all the process ever wrote."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError("the pipe is still open:\n" + self.text())
+
 
 def _stop(process: subprocess.Popen[str], timeout: float = 10.0) -> int:
     if process.poll() is None:
@@ -169,8 +175,8 @@ class Edge:
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
 
-    def stop(self) -> int:
-        return _stop(self.process)
+    def stop(self, timeout: float = 10.0) -> int:
+        return _stop(self.process, timeout)
 
 
 def start_edge(

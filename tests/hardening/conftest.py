@@ -214,6 +214,19 @@ def assert_no_tracebacks(edge: Edge) -> None:
         assert needle not in text, f"{needle!r} on the edge's stderr:\n{text[-4000:]}"
 
 
+def assert_exits_without_tracebacks(edge: Edge) -> None:
+    """Stop ``edge`` and check all it ever wrote on stderr, read to the end of the pipe.
+
+    Reading after the exit is what makes the check independent of timing: an exception
+    logged while a connection is torn down is in the text, however late it came.
+    """
+    # SIGTERM drains for up to 10 s (lifecycle's cap; a refused Expect: 100-continue
+    # request keeps it waiting that long today): give it room to exit by itself.
+    assert edge.stop(timeout=30) == 0, edge.stderr.text()[-4000:]
+    edge.stderr.wait_closed()
+    assert_no_tracebacks(edge)
+
+
 @dataclass
 class HardEdge:
     edge: Edge
@@ -240,6 +253,12 @@ def hard_edge(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> I
         assert_no_tracebacks(edge)
     finally:
         factory.close()
+
+
+@pytest.fixture
+def own_hard_edge(edge_factory: EdgeFactory, upstream: Upstream) -> HardEdge:
+    """An edge with the hardening policy for one test alone: its stderr is that test's."""
+    return HardEdge(edge_factory(HARDENING_POLICY), upstream)
 
 
 def wait_for(predicate: object, timeout: float = 5.0, interval: float = 0.05) -> bool:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 
 import aiohttp
 
-from .conftest import HardEdge, assert_no_tracebacks, marker, raw_exchange, request_bytes
+from .conftest import (
+    HardEdge,
+    RawResponse,
+    assert_exits_without_tracebacks,
+    marker,
+    parse_responses,
+    raw_exchange,
+    request_bytes,
+)
 
 ALLOWED = ("Origin", "https://app.example.com")
 
@@ -48,84 +57,126 @@ def test_body_at_the_limit_is_forwarded(hard_edge: HardEdge) -> None:
     assert b'"received":65536' in responses[0].body.replace(b" ", b"")
 
 
+# Bounds on when a deadline closed a connection: the deadline firing is the property, so
+# the time is measured, with room for a loaded 2-core box. Under 8 s is still well before
+# keepalive (10 s), the only other timer that could close it, so the head deadline did.
+HEAD_DEADLINE_BOUNDS = (1.5, 8.0)
+
+
+def _read_response(sock: socket.socket) -> RawResponse:
+    """Read until one whole response arrived (no pause: the server's reply is the event)."""
+    data = b""
+    while not (done := [r for r in parse_responses(data) if r.complete]):
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before a whole response: {data!r}"
+        data += chunk
+    return done[0]
+
+
 def test_client_header_deadline_closes_a_stalled_head(hard_edge: HardEdge) -> None:
     """client_header: 2 — a head still incomplete after it is answered 408 and closed."""
+    low, high = HEAD_DEADLINE_BOUNDS
     started = time.monotonic()
     responses, closed, _ = raw_exchange(
-        hard_edge.port, b"GET /public/status HTTP/1.1\r\nHost: x\r\nX-A: 1", timeout=6, expect=0
+        hard_edge.port, b"GET /public/status HTTP/1.1\r\nHost: x\r\nX-A: 1", timeout=12, expect=0
     )
     elapsed = time.monotonic() - started
     assert closed
     assert responses and responses[0].status == 408
-    assert 1.5 <= elapsed < 4.5
+    assert low <= elapsed < high
     # a connection that never sends a byte is closed as well
-    with socket.create_connection(("127.0.0.1", hard_edge.port), timeout=6) as sock:
+    with socket.create_connection(("127.0.0.1", hard_edge.port), timeout=12) as sock:
         started = time.monotonic()
         assert sock.recv(100) == b""
-        assert time.monotonic() - started < 4.5
+        assert time.monotonic() - started < high
 
 
 def test_keepalive_idle_connection_is_not_cut_by_the_head_deadline(hard_edge: HardEdge) -> None:
     """After a response, the idle keep-alive connection lives longer than client_header."""
-    with socket.create_connection(("127.0.0.1", hard_edge.port), timeout=6) as sock:
+    with socket.create_connection(("127.0.0.1", hard_edge.port), timeout=12) as sock:
         sock.sendall(request_bytes("GET", "/public/status"))
-        time.sleep(0.3)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-        time.sleep(2.6)  # past client_header (2 s), within keepalive (10 s)
+        assert _read_response(sock).status == 200
+        # Idle past client_header (2 s), within keepalive (10 s): this wait is the property.
+        time.sleep(2.6)
         sock.sendall(request_bytes("GET", "/public/status"))
-        time.sleep(0.3)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert _read_response(sock).status == 200
+
+
+DRIBBLERS = 30
 
 
 async def test_slowloris_does_not_stop_a_normal_client(hard_edge: HardEdge) -> None:
-    """30 connections dribble a head byte by byte; a normal client is served meanwhile,
-    and every dribbler is cut off by the client_header deadline."""
+    """30 connections dribble a head byte by byte, reconnecting whenever they are cut off,
+    so the attack lasts as long as the normal client needs: the client is served while it
+    is on, and every dribbling connection is cut off by the client_header deadline."""
     stop = threading.Event()
-    closed_after: list[float] = []
+    connected = threading.Barrier(DRIBBLERS + 1, timeout=30)
+    cut_after: list[float] = []  # the server closed the dribbling connection
+    not_cut: list[str] = []  # anything else ended it
     lock = threading.Lock()
+    head = b"GET /api/items HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 500
 
-    def dribble() -> None:
-        head = b"GET /api/items HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 500
-        with socket.create_connection(("127.0.0.1", hard_edge.port), timeout=10) as sock:
+    def dribble_once(first: bool) -> None:
+        with socket.create_connection(("127.0.0.1", hard_edge.port), timeout=12) as sock:
             started = time.monotonic()
             try:
-                for byte in head:
+                sock.sendall(head[:1])
+                if first:
+                    connected.wait()
+                for byte in head[1:]:
                     if stop.is_set():
-                        return
+                        break  # stall mid-head: the deadline must still cut it off
                     sock.sendall(bytes([byte]))
                     time.sleep(0.05)
             except OSError:
-                pass
-            sock.settimeout(5)
+                pass  # the server closed it while we were sending
             try:
                 while sock.recv(4096):
                     pass
+            except TimeoutError:
+                with lock:
+                    not_cut.append("still open after 12 s")
+                return
             except OSError:
-                pass
+                pass  # reset: closed by the server as well
             with lock:
-                closed_after.append(time.monotonic() - started)
+                cut_after.append(time.monotonic() - started)
 
-    threads = [threading.Thread(target=dribble, daemon=True) for _ in range(30)]
+    def dribble() -> None:
+        dribble_once(first=True)
+        while not stop.is_set():
+            dribble_once(first=False)
+
+    threads = [threading.Thread(target=dribble, daemon=True) for _ in range(DRIBBLERS)]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)
-    latencies = []
-    async with aiohttp.ClientSession() as session:
-        for _ in range(20):
-            started = time.monotonic()
-            async with session.get(
-                f"{hard_edge.edge.url}/api/items", headers={"Origin": ALLOWED[1]}
-            ) as response:
-                assert response.status == 200
-                assert response.headers["Access-Control-Allow-Origin"] == ALLOWED[1]
-            latencies.append(time.monotonic() - started)
-    for thread in threads:
-        thread.join(8)
-    stop.set()
-    assert max(latencies) < 1.0, latencies
-    assert len(closed_after) == 30
-    assert all(1.5 <= t < 4.5 for t in closed_after), closed_after
+    await asyncio.to_thread(connected.wait)  # all 30 hold a connection mid-head
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(20):
+                async with session.get(
+                    f"{hard_edge.edge.url}/api/items", headers={"Origin": ALLOWED[1]}
+                ) as response:
+                    assert response.status == 200
+                    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED[1]
+                # the attack was still on when this answer came: no dribbler had given up
+                assert not stop.is_set() and all(t.is_alive() for t in threads)
+    finally:
+        stop.set()
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 30)
+    assert not any(t.is_alive() for t in threads)
+    assert not_cut == []
+    assert len(cut_after) >= DRIBBLERS, cut_after
+    low, high = HEAD_DEADLINE_BOUNDS
+    assert all(low <= t < high for t in cut_after), cut_after
 
 
-def test_no_tracebacks_on_stderr(hard_edge: HardEdge) -> None:
-    assert_no_tracebacks(hard_edge.edge)
+def test_no_tracebacks_on_stderr(own_hard_edge: HardEdge) -> None:
+    """Bodies over and at the limit, and heads that stall, sent to an edge of this test's
+    own, are answered as above, and not one leaves a traceback on its stderr."""
+    test_declared_body_over_the_limit_is_413_with_cors(own_hard_edge)
+    test_chunked_body_over_the_limit_is_413_with_cors(own_hard_edge)
+    test_body_at_the_limit_is_forwarded(own_hard_edge)
+    test_client_header_deadline_closes_a_stalled_head(own_hard_edge)
+    assert_exits_without_tracebacks(own_hard_edge.edge)

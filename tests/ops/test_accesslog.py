@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from proxy.accesslog import AccessLog, UpstreamErrorLog
 from proxy.policy import Timeouts
-from proxy.server import RequestRecord
+from proxy.records import ErrorKind, RequestError, RequestRecord
 from tests.conftest import STANDARD_POLICY
 from tests.e2e.http import fetch
 from tests.ops.test_metrics import APP, EVIL, closed_port
@@ -139,10 +139,16 @@ def record(**changes: object) -> RequestRecord:
         "bytes_sent": 0,
         "upstream_ms": None,
         "total_ms": 1.5,
-        "error": "connect",
+        "error": RequestError(ErrorKind.CONNECT),
     }
     base.update(changes)
     return RequestRecord(**base)  # type: ignore[arg-type]
+
+
+def error_of(label: str) -> RequestError:
+    """The RequestError the access log names ``label`` (``aborted:<kind>`` or a kind)."""
+    aborted, _, kind = label.rpartition(":")
+    return RequestError(ErrorKind(kind), aborted=bool(aborted))
 
 
 @pytest.mark.parametrize(
@@ -159,7 +165,7 @@ def record(**changes: object) -> RequestRecord:
 )
 def test_error_explanations(upstream: str, error: str, status: int, advice: str) -> None:
     explainer = UpstreamErrorLog(upstream, Timeouts())
-    assert advice in explainer.explain(record(error=error, status=status))
+    assert advice in explainer.explain(record(error=error_of(error), status=status))
 
 
 def test_error_log_rate_limit(caplog: pytest.LogCaptureFixture) -> None:
@@ -169,7 +175,7 @@ def test_error_log_rate_limit(caplog: pytest.LogCaptureFixture) -> None:
         for _ in range(3):
             explainer(record())
             held(record())
-        held(record(error="timeout", status=504))
+        held(record(error=RequestError(ErrorKind.TIMEOUT), status=504))
         held(record(error=None, status=200))
     messages = [r.getMessage() for r in caplog.records]
     assert sum("refused the connection" in m for m in messages) == 3 + 1
@@ -202,13 +208,14 @@ def test_text_format_escapes_unprintable_fields() -> None:
     path=st.text(),
     origin=st.none() | st.text(),
     upstream_ms=st.none() | st.floats(min_value=0, max_value=1e6),
-    error=st.none() | st.text(min_size=1),
+    error=st.none()
+    | st.builds(
+        RequestError, st.sampled_from(ErrorKind), st.booleans(), st.none() | st.text(min_size=1)
+    ),
 )
 def test_json_lines_always_parse_whatever_the_client_sent(
-    path: str, origin: str | None, upstream_ms: float | None, error: str | None
+    path: str, origin: str | None, upstream_ms: float | None, error: RequestError | None
 ) -> None:
-    from proxy.server import RequestRecord
-
     record = RequestRecord(
         method="GET",
         path=path,
@@ -224,4 +231,4 @@ def test_json_lines_always_parse_whatever_the_client_sent(
     )
     entry = json.loads(AccessLog("json", io.StringIO()).format(record))
     assert entry["path"] == path and entry["origin"] == origin
-    assert entry.get("error") == error and entry["generation"] == 2
+    assert entry.get("error") == (error.label if error else None) and entry["generation"] == 2

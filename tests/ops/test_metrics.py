@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.metrics import Metrics
-from proxy.server import RequestRecord
+from proxy.records import ErrorKind, RequestError, RequestRecord
 from tests.conftest import STANDARD_POLICY
 from tests.e2e.http import fetch
 from tests.ops.harness import admin_get, wait_log
@@ -179,8 +179,10 @@ def test_metrics_observer_in_process() -> None:
     for _ in range(3):
         metrics(base)
     metrics(dataclasses.replace(base, route=None, decision="", status=0, upstream_ms=None))
-    metrics(dataclasses.replace(base, status=413, error="body_too_large", upstream_ms=None))
-    metrics(dataclasses.replace(base, status=200, error="aborted:disconnected"))
+    too_large = RequestError(ErrorKind.BODY_TOO_LARGE)
+    metrics(dataclasses.replace(base, status=413, error=too_large, upstream_ms=None))
+    cut_off = RequestError(ErrorKind.DISCONNECTED, aborted=True)
+    metrics(dataclasses.replace(base, status=200, error=cut_off))
     registry = metrics.registry
     get = registry.get_sample_value
     assert (

@@ -1,19 +1,13 @@
-"""The one place cors-edge overrides aiohttp internals: keep it honest across upgrades."""
+"""proxy/connector.py: a literal upstream address is connected to without happy eyeballs.
+
+The private method it overrides is pinned in tests/test_aiohttp_contract.py."""
 
 from __future__ import annotations
-
-import inspect
 
 import aiohttp
 from aiohttp import web
 
 from proxy.connector import LiteralAddressConnector
-
-
-def test_overridden_method_still_has_the_signature_we_replace() -> None:
-    parameters = inspect.signature(aiohttp.TCPConnector._wrap_create_connection).parameters
-    assert list(parameters)[:2] == ["self", "args"]
-    assert {"addr_infos", "req", "timeout", "client_error", "kwargs"} <= set(parameters)
 
 
 async def test_connects_to_a_literal_address_without_happy_eyeballs(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -56,12 +50,3 @@ async def test_refused_connection_is_a_client_connector_error() -> None:
             assert error.port == port
         else:
             raise AssertionError("expected a refused connection")
-
-
-def test_allocator_tuning_applies_on_glibc() -> None:
-    import platform
-
-    from proxy.lifecycle import keep_freed_memory
-
-    assert platform.libc_ver()[0] == "glibc"  # what the image and CI run on
-    assert keep_freed_memory() is True

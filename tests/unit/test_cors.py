@@ -46,7 +46,7 @@ def preflight(
 ) -> Verdict:
     origins = [origin] if isinstance(origin, str) else origin
     return decide(
-        policies,
+        policies.routes,
         "OPTIONS",
         path,
         origins,
@@ -59,7 +59,7 @@ def preflight(
 
 def actual(method: str, path: str, origin: str | list[str] | None) -> Verdict:
     origins = [] if origin is None else [origin] if isinstance(origin, str) else origin
-    return decide(POLICY, method, path, origins, self_origin="http://edge.test")
+    return decide(POLICY.routes, method, path, origins, self_origin="http://edge.test")
 
 
 def test_permitted_preflight_has_the_full_header_set() -> None:
@@ -135,7 +135,7 @@ def test_preflight_to_unmatched_path_is_forwarded() -> None:
 
 
 def test_options_without_request_method_is_an_actual_request() -> None:
-    verdict = decide(POLICY, "OPTIONS", "/api/x", ["http://localhost:3000"])
+    verdict = decide(POLICY.routes, "OPTIONS", "/api/x", ["http://localhost:3000"])
     assert verdict.decision is Decision.ALLOWED and not verdict.answered_at_edge
 
 
@@ -237,7 +237,7 @@ def test_verdict_cache_agrees_with_the_engine_and_stays_bounded() -> None:
     for _ in range(3):  # misses, then hits
         for method, path, origins, request_method, host in cases:
             expected = decide(
-                POLICY,
+                POLICY.routes,
                 method,
                 path,
                 origins,

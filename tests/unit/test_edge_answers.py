@@ -20,7 +20,7 @@ POLICY = load_policy_text(
 
 async def handler(request: web.BaseRequest) -> web.StreamResponse:
     verdict = decide(
-        POLICY,
+        POLICY.routes,
         request.method,
         request.path,
         request.headers.getall("Origin", ()),

@@ -1,0 +1,111 @@
+"""Header hygiene for the hop between client and upstream.
+
+On the way in: hop-by-hop headers dropped (RFC 9110 §7.6.1 and those ``Connection``
+names), ``Host`` kept, ``X-Forwarded-*`` set (appended to only for a trusted peer).
+On the way out: hop-by-hop headers and the upstream's own ``Access-Control-*``
+dropped, since cors-edge is the single owner of CORS on the way out.
+
+Pure functions over header multidicts: no I/O, no aiohttp.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Protocol
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+# RFC 9110 §7.6.1 plus the legacy proxy ones; Expect is answered by the edge itself.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    }
+)
+FORWARDED_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class HeaderLookup(Protocol):
+    """What is read from request headers: a multidict, or anything that looks like one."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
+    """Header names listed in ``Connection``: hop-by-hop for this one message."""
+    tokens: set[str] = set()
+    for value in headers.getall("Connection", ()):
+        tokens.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return tokens
+
+
+def upstream_request_headers(
+    headers: CIMultiDictProxy[str],
+    *,
+    peer: str | None,
+    scheme: str,
+    trusted_peer: bool,
+) -> CIMultiDict[str]:
+    """The headers to send upstream for a client request."""
+    dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in dropped or lower in FORWARDED_HEADERS:
+            continue
+        out.add(name, value)
+    if "TE" in headers and "trailers" in headers["TE"].lower():
+        out["TE"] = "trailers"
+    host = headers.get("Host", "")
+    _set_forwarded(out, headers, "X-Forwarded-For", peer or "", trusted_peer)
+    _set_forwarded(out, headers, "X-Forwarded-Proto", scheme, trusted_peer)
+    if host:
+        _set_forwarded(out, headers, "X-Forwarded-Host", host, trusted_peer)
+    return out
+
+
+def _set_forwarded(
+    out: CIMultiDict[str], incoming: CIMultiDictProxy[str], name: str, value: str, trusted: bool
+) -> None:
+    previous = incoming.getall(name, ()) if trusted else ()
+    out[name] = ", ".join((*previous, value)) if previous else value
+
+
+def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
+    """Whether ``peer`` is in ``trust_forwarded_from`` (its X-Forwarded-* count)."""
+    if not networks or not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def client_scheme(headers: HeaderLookup, trusted: bool) -> str:
+    """The scheme the client used: a trusted peer's ``X-Forwarded-Proto``, else http."""
+    if trusted:
+        forwarded = headers.get("X-Forwarded-Proto")
+        if forwarded:
+            return forwarded.split(",")[0].strip().lower()
+    return "http"
+
+
+def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
+    """Upstream response headers minus hop-by-hop and ``Access-Control-*``."""
+    dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
+    return [
+        (name, value)
+        for name, value in headers.items()
+        if name.lower() not in dropped and not name.lower().startswith("access-control-")
+    ]

@@ -1,0 +1,159 @@
+"""Lint: warnings about a policy that loads but probably does not say what its author meant.
+
+Reads the loader's drafts (values with where each was written), so every warning
+names ``file:line key``. Warnings never refuse a file; ``cors-edge check`` prints
+them and ``serve`` logs them at every load.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .drafts import Located, RouteDraft
+
+CHROMIUM_MAX_AGE_CAP = 7200  # seconds; Chromium clamps Access-Control-Max-Age to this
+FIREFOX_MAX_AGE_CAP = 86400
+
+# An unescaped "." that is not itself quantified (".*", ".+" are flagged elsewhere).
+_LOOSE_DOT = re.compile(r"(?<!\\)\.(?![*+?])")
+# A final unbounded repetition: "*", "+" or "{n,}", maybe lazy, maybe then "$" or "\Z".
+_UNBOUNDED_TAIL = re.compile(r"(?P<repeat>\*|\+|\{[0-9]+,\})\??(?:\$|\\Z)?\Z")
+# What a suffix that lets another site in looks like: more labels after the host.
+_FOREIGN_SUFFIX = ".evil.example"
+
+
+def lint(routes: Sequence[RouteDraft]) -> tuple[str, ...]:
+    """Every warning for the routes, in file order, each once."""
+    warnings: list[str] = []
+    for route in routes:
+        warnings.extend(lint_route(route))
+    warnings.extend(_wildcard_beside_credentials(routes))
+    return tuple(dict.fromkeys(warnings))  # a value from defaults: is warned about once
+
+
+def lint_route(route: RouteDraft) -> list[str]:
+    warnings: list[str] = []
+    rule = route.rule.value
+    if not rule.is_regex and rule.source.endswith("/*"):
+        warnings.append(
+            route.rule.where.warning(
+                f"{rule.source!r} matches one segment only; a pasted Flask-CORS key "
+                f"covers every depth: write {rule.source}* (glob) or use regex:"
+            )
+        )
+    fields = route.fields
+    if fields.origins is not None:
+        for entry in fields.origins.value.entries:
+            if entry.value == "null":
+                warnings.append(
+                    entry.where.warning(
+                        '"null" is sent by sandboxed iframes, file: pages and some redirects; '
+                        "any site can produce it, so allowing it is nearly allowing everyone"
+                    )
+                )
+    max_age = fields.max_age
+    if max_age is not None and max_age.value is not None and max_age.value > CHROMIUM_MAX_AGE_CAP:
+        warnings.append(
+            max_age.where.warning(
+                f"{max_age.value} exceeds browsers' caps (Chromium {CHROMIUM_MAX_AGE_CAP} s, "
+                f"Firefox {FIREFOX_MAX_AGE_CAP} s); preflights will be repeated sooner"
+            )
+        )
+    if fields.origins is not None:
+        for regex in fields.origins.value.regexes:
+            warnings.extend(lint_origin_regex(regex))
+    return warnings
+
+
+def lint_origin_regex(regex: Located[re.Pattern[str]]) -> list[str]:
+    pattern = regex.value.pattern
+    where = regex.where
+    warnings: list[str] = []
+    if _LOOSE_DOT.search(pattern.replace("\\\\", "")):
+        warnings.append(
+            where.warning(
+                "unescaped '.' matches any character (pr-1XpreviewYexample.com); "
+                "write \\. for a literal dot"
+            )
+        )
+    if not pattern.startswith("^") or not pattern.endswith("$"):
+        warnings.append(
+            where.warning(
+                "regex origins are matched in full, but this one has no ^...$ anchors; "
+                "add them so the file says what cors-edge does"
+            )
+        )
+    tail = unbounded_tail(pattern)
+    if tail is not None:
+        warnings.append(
+            where.warning(
+                f"ends in {tail!r}, which lets any suffix in "
+                f"(https://yoursite.example{_FOREIGN_SUFFIX} is another site); "
+                "end the pattern with the exact host (and port)"
+            )
+        )
+    return warnings
+
+
+def unbounded_tail(pattern: str) -> str | None:
+    """The pattern's final unbounded repetition when it can add more host labels
+    (``.*``, ``.+``, ``[a-z.]*``, ``(\\.[a-z]+)*``, ``\\S+``...), else ``None``.
+
+    A bounded tail such as a port (``(:[0-9]+)?``, ``[0-9]+``) is not reported.
+    """
+    found = _UNBOUNDED_TAIL.search(pattern)
+    if found is None:
+        return None
+    atom = _atom_before(pattern, found.start())
+    if atom is None:
+        return None
+    try:
+        lets_labels_in = re.fullmatch(f"(?:{atom})+", _FOREIGN_SUFFIX, re.DOTALL) is not None
+    except re.error:
+        return None
+    start = found.start()
+    return pattern[start - len(atom) : found.end("repeat")] if lets_labels_in else None
+
+
+def _atom_before(pattern: str, end: int) -> str | None:
+    """The regex atom that ends at ``end`` (a group, a class, an escape or one char)."""
+    if end == 0:
+        return None
+    last = pattern[end - 1]
+    if last in ")]":
+        opener = "(" if last == ")" else "["
+        depth = 0
+        for start in range(end - 1, -1, -1):
+            char = pattern[start]
+            if start > 0 and pattern[start - 1] == "\\":
+                continue
+            if char == last:
+                depth += 1
+            elif char == opener:
+                depth -= 1
+                if depth == 0 or opener == "[":
+                    return pattern[start:end]
+        return None
+    if end >= 2 and pattern[end - 2] == "\\":
+        return pattern[end - 2 : end]
+    return last
+
+
+def _wildcard_beside_credentials(routes: Sequence[RouteDraft]) -> list[str]:
+    credentialed = [
+        route
+        for route in routes
+        if route.fields.supports_credentials is not None and route.fields.supports_credentials.value
+    ]
+    if not credentialed:
+        return []
+    others = ", ".join(route.rule.value.source for route in credentialed)
+    return [
+        route.fields.origins.where.warning(
+            f'"*" lets every site read this route while {others} accept cookies; '
+            "make sure it serves nothing user-specific"
+        )
+        for route in routes
+        if route.fields.origins is not None and route.fields.origins.value.any_origin
+    ]

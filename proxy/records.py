@@ -1,0 +1,119 @@
+"""What the edge remembers about requests: the policy in force, and one record per request.
+
+- :class:`PolicyHolder` holds the :class:`Snapshot` in force: the configuration, the
+  verdict cache built for it and its generation, swapped together in one assignment
+  (a request reads the snapshot once and never sees a cache of another generation).
+- :class:`RequestRecord` is what happened to one request; the server hands it to
+  every :data:`Observer` (access log, upstream error log, metrics) when it is done.
+- :class:`ErrorKind` names why a request failed and knows whose fault that was:
+  the client's (its body) or the upstream's.
+
+Pure: no aiohttp, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .cors import VerdictCache
+from .policy import Config
+
+
+class ErrorKind(StrEnum):
+    """Why the edge answered for a request itself, or cut its response off."""
+
+    CONNECT = "connect"  # the upstream refused the connection or is unreachable
+    TIMEOUT = "timeout"  # the upstream did not connect or answer in time
+    DISCONNECTED = "disconnected"  # the upstream closed the connection without answering
+    PAYLOAD = "payload"  # the upstream failed while receiving the request body
+    UPSTREAM = "upstream"  # any other upstream failure; the exception's name is the detail
+    BODY_TOO_LARGE = "body_too_large"  # the client's body is past limits.max_body_bytes
+    CLIENT_BODY_TIMEOUT = "client_body_timeout"  # the client went silent mid-body
+    CLIENT_BODY_INCOMPLETE = "client_body_incomplete"  # the client stopped short of its body
+
+    @property
+    def is_client(self) -> bool:
+        """The client's doing (logged at INFO, not counted as an upstream error)."""
+        return self in _CLIENT_KINDS
+
+
+_CLIENT_KINDS = frozenset(
+    {ErrorKind.BODY_TOO_LARGE, ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestError:
+    """One failure: its kind, whether the response was already under way, and detail."""
+
+    kind: ErrorKind
+    aborted: bool = False  # the response head was sent: the client saw a cut-off response
+    detail: str | None = None  # for ErrorKind.UPSTREAM: the exception's class name
+
+    @property
+    def label(self) -> str:
+        """How the access log and the metrics name it: ``timeout``, ``aborted:connect``."""
+        name = self.detail if self.kind is ErrorKind.UPSTREAM and self.detail else self.kind
+        return f"aborted:{name}" if self.aborted else str(name)
+
+    @property
+    def is_client(self) -> bool:
+        return self.kind.is_client
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What happened to one request; handed to observers (access log, metrics)."""
+
+    method: str
+    path: str
+    route: str | None
+    origin: str | None
+    decision: str
+    status: int
+    bytes_sent: int
+    upstream_ms: float | None
+    total_ms: float
+    error: RequestError | None = None
+    generation: int = 0
+
+
+Observer = Callable[[RequestRecord], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The configuration in force, with its verdict cache and generation."""
+
+    config: Config
+    verdicts: VerdictCache
+    generation: int
+
+    @classmethod
+    def of(cls, config: Config, generation: int) -> Snapshot:
+        return cls(config, VerdictCache(config), generation)
+
+
+class PolicyHolder:
+    """The snapshot in force, swapped in one assignment; each request reads it once."""
+
+    __slots__ = ("snapshot",)
+
+    def __init__(self, config: Config) -> None:
+        self.snapshot = Snapshot.of(config, 1)
+
+    @property
+    def current(self) -> Config:
+        return self.snapshot.config
+
+    @property
+    def generation(self) -> int:
+        return self.snapshot.generation
+
+    def swap(self, config: Config) -> int:
+        """Put ``config`` in force as the next generation; returns that generation."""
+        snapshot = Snapshot.of(config, self.snapshot.generation + 1)
+        self.snapshot = snapshot
+        return snapshot.generation

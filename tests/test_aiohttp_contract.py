@@ -1,0 +1,124 @@
+"""What cors-edge relies on in aiohttp beyond its documented API, pinned in one place.
+
+aiohttp is pinned to 3.14 (pyproject.toml). If an upgrade moves one of these names or
+behaviours, a test here says which module needs attention:
+
+- proxy/protocol.py subclasses the connection handler and reads its internals;
+- proxy/edge_answers.py hands the handler a RawAnswer, which is no StreamResponse;
+- proxy/connector.py overrides one private method of TCPConnector;
+- proxy/forward.py tells the client body's own faults by the exception aiohttp wraps.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import aiohttp
+from aiohttp import helpers, web, web_protocol, web_request, web_server
+from aiohttp.base_protocol import BaseProtocol
+
+from proxy.protocol import EdgeHTTPServer, EdgeRequestHandler
+
+
+def test_the_pinned_aiohttp() -> None:
+    assert aiohttp.__version__.startswith("3.14.")
+
+
+# --- proxy/protocol.py --------------------------------------------------------------
+
+
+def test_connection_handler_internals_protocol_relies_on() -> None:
+    assert hasattr(web_protocol, "_ErrInfo")
+    slots = set(web_protocol.RequestHandler.__slots__) | set(BaseProtocol.__slots__)
+    assert {
+        "_request_count",
+        "_waiter",
+        "_force_close",
+        "_upgraded",
+        "_messages",
+        "_current_request",
+    } <= slots
+    source = inspect.getsource(web_protocol.RequestHandler.data_received)
+    assert "_ErrInfo(status=400" in source  # parser errors become queued _ErrInfo messages
+    assert "self._request_count += 1" in source
+    handle_error = inspect.signature(web_protocol.RequestHandler.handle_error)
+    assert list(handle_error.parameters) == ["self", "request", "status", "exc", "message"]
+    assert issubclass(EdgeRequestHandler, web_protocol.RequestHandler)
+
+
+def test_low_level_server_internals_protocol_relies_on() -> None:
+    init = inspect.getsource(web_server.Server.__init__)
+    assert "self._kwargs = kwargs" in init and "self._loop = " in init
+    assert callable(web_server.Server.pre_shutdown)  # undocumented: closes idle connections
+    assert list(inspect.signature(web_server.Server.shutdown).parameters) == ["self", "timeout"]
+    assert issubclass(EdgeHTTPServer, web.Server)
+
+
+def test_request_writer_carries_the_100_continue_line() -> None:
+    writer = inspect.getattr_static(web_request.BaseRequest, "writer")
+    assert isinstance(writer, property)
+
+
+# --- proxy/edge_answers.py ----------------------------------------------------------
+
+
+def test_handler_results_are_only_prepared_ended_and_asked_keep_alive() -> None:
+    """RawAnswer provides prepare(), write_eof(), keep_alive and status: all the
+    connection handler uses of a handler's result (access logging is off)."""
+    finish = inspect.getsource(web_protocol.RequestHandler.finish_response)
+    assert "prepare_meth = resp.prepare" in finish and "await resp.write_eof()" in finish
+    assert "self._keepalive = bool(resp.keep_alive)" in inspect.getsource(
+        web_protocol.RequestHandler.start
+    )
+
+
+# --- proxy/connector.py -------------------------------------------------------------
+
+
+def test_overridden_connector_method_still_has_the_signature_we_replace() -> None:
+    parameters = inspect.signature(aiohttp.TCPConnector._wrap_create_connection).parameters
+    assert list(parameters)[:2] == ["self", "args"]
+    assert {"addr_infos", "req", "timeout", "client_error", "kwargs"} <= set(parameters)
+    assert list(inspect.signature(helpers.ceil_timeout).parameters) == [
+        "delay",
+        "ceil_threshold",
+    ]
+
+
+# --- proxy/forward.py ---------------------------------------------------------------
+
+
+async def test_a_failing_request_body_is_kept_as_the_cause() -> None:
+    """forward.py tells a client's too-large or stalled body from an upstream failure by
+    the exception aiohttp wraps (kept as ``__cause__``)."""
+
+    class Marker(Exception):
+        pass
+
+    async def body() -> object:
+        yield b"x" * 10
+        raise Marker
+
+    async def sink(request: web.BaseRequest) -> web.Response:
+        await request.read()
+        return web.Response()
+
+    runner = web.ServerRunner(web.Server(sink))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            try:
+                await session.post(f"http://127.0.0.1:{port}/", data=body())
+            except aiohttp.ClientError as error:
+                causes = []
+                seen: BaseException | None = error
+                while seen is not None:
+                    causes.append(type(seen))
+                    seen = seen.__cause__
+                assert Marker in causes
+            else:
+                raise AssertionError("the failing body did not fail the request")
+    finally:
+        await runner.cleanup()

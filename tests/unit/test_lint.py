@@ -1,0 +1,99 @@
+"""Lint: warnings that name file:line key, never refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.lint import lint, unbounded_tail
+from proxy.loader import load_policy_text
+
+
+def warnings_of(text: str) -> str:
+    return "\n".join(load_policy_text(text, "p.yaml").warnings)
+
+
+def test_each_warning_names_its_line_and_key() -> None:
+    text = warnings_of(
+        """
+routes:
+  - path: /api/*
+    origins:
+      - "null"
+      - regex: https://pr-[0-9]+.preview.example.com
+    supports_credentials: true
+    max_age: 86400
+  - path: /public/**
+    origins: "*"
+"""
+    )
+    assert "p.yaml:3 routes[0].path: warning: '/api/*' matches one segment only" in text
+    assert "p.yaml:5 routes[0].origins[0]: warning:" in text and "null" in text
+    assert "p.yaml:6 routes[0].origins[1].regex: warning: unescaped '.'" in text
+    assert "p.yaml:6 routes[0].origins[1].regex: warning: regex origins are matched" in text
+    assert "p.yaml:8 routes[0].max_age: warning: 86400 exceeds browsers' caps" in text
+    assert "p.yaml:10 routes[1].origins: warning:" in text and "accept cookies" in text
+
+
+def test_a_value_inherited_from_defaults_is_warned_about_once_at_its_line() -> None:
+    policies = load_policy_text(
+        "defaults:\n  max_age: 9000\nroutes:\n  - {path: /a, origins: '*'}\n"
+        "  - {path: /b, origins: '*'}\n",
+        "p.yaml",
+    )
+    assert [w for w in policies.warnings if "max_age" in w] == [
+        "p.yaml:2 defaults.max_age: warning: 9000 exceeds browsers' caps (Chromium 7200 s, "
+        "Firefox 86400 s); preflights will be repeated sooner"
+    ]
+
+
+def test_a_clean_policy_has_no_route_warnings() -> None:
+    text = warnings_of(
+        "routes:\n  - path: /api/**\n    origins:\n"
+        "      - regex: ^https://pr-[0-9]+\\.preview\\.example\\.com$\n"
+        "    supports_credentials: true\n"
+    )
+    assert "routes[" not in text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "tail"),
+    [
+        (r"^https://app\.example\.com.*$", ".*"),
+        (r"^https://app\.example\.com.*", ".*"),
+        (r"^https://app\.example\.com.+?$", ".+"),
+        (r"^https://app\.example\.com[a-z.]*$", "[a-z.]*"),
+        (r"^https://app\.example\.com(\.[a-z]+)*$", r"(\.[a-z]+)*"),
+        (r"^https://app\.example\.com\S+$", r"\S+"),
+        (r"^https://app\.example\.com[^/]{1,}$", "[^/]{1,}"),
+    ],
+)
+def test_unbounded_tails_are_found(pattern: str, tail: str) -> None:
+    found = unbounded_tail(pattern)
+    assert found == tail
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^https://pr-[0-9]+\.preview\.example\.com$",
+        r"^https://app\.example\.com(:[0-9]+)?$",
+        r"^https://app\.example\.com:[0-9]+$",
+        r"^https://.*\.example\.com$",
+        r"^https://app\.example\.com$",
+        r"^https://app\.example\.co\w*$",
+    ],
+)
+def test_bounded_tails_are_not_reported(pattern: str) -> None:
+    assert unbounded_tail(pattern) is None
+
+
+def test_check_warns_for_an_origin_regex_that_lets_any_suffix_in() -> None:
+    text = warnings_of(
+        "routes:\n  - path: /api/**\n    origins:\n      - regex: ^https://app\\.example\\.com.*$\n"
+    )
+    assert "p.yaml:4 routes[0].origins[0].regex: warning: ends in '.*'" in text
+    assert "lets any suffix in" in text
+
+
+def test_lint_of_no_routes_is_empty() -> None:
+    assert lint([]) == ()

@@ -1,0 +1,31 @@
+"""proxy/runtime.py: the event loop and allocator set-up."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+from collections.abc import Iterator
+
+import pytest
+
+from proxy.runtime import install_event_loop_policy, keep_freed_memory
+
+
+def test_allocator_tuning_applies_on_glibc() -> None:
+    assert platform.libc_ver()[0] == "glibc"  # what the image and CI run on
+    assert keep_freed_memory() is True
+
+
+@pytest.fixture
+def restore_loop_policy() -> Iterator[None]:
+    policy = asyncio.get_event_loop_policy()
+    yield
+    asyncio.set_event_loop_policy(policy)
+
+
+@pytest.mark.usefixtures("restore_loop_policy")
+def test_uvloop_is_installed_when_importable() -> None:
+    import uvloop
+
+    assert install_event_loop_policy() == "uvloop"
+    assert isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy)
