@@ -189,6 +189,18 @@ class UpstreamErrorLog:
                     f"upstream {upstream} failed while receiving the request body ({request}): "
                     "see the app's log."
                 )
+            case ErrorKind.POOL_TIMEOUT:
+                return (
+                    f"no connection to upstream {upstream} came free in time ({request}): "
+                    f"all limits.max_upstream_connections were busy for timeouts.pool_wait "
+                    f"({timeouts.pool_wait:g} s); are requests piling up on slow workers?"
+                )
+            case ErrorKind.BAD_RESPONSE:
+                return (
+                    f"upstream {upstream} sent a response cors-edge cannot relay ({request}): "
+                    f"{error.detail or 'invalid HTTP'}; header size limits are "
+                    "limits.max_upstream_header_line and limits.max_upstream_header_bytes."
+                )
             case ErrorKind.BODY_TOO_LARGE:
                 return (
                     f"request body too large ({request}): raise limits.max_body_bytes if this "

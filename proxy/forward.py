@@ -7,10 +7,11 @@ being streamed to it) comes out as one typed failure, :class:`ForwardFailure`, w
 says whose fault it was and what the client is answered. Headers are prepared by
 :mod:`proxy.headers`; this module only moves them.
 
-The pool is aiohttp's client (one connector, see :mod:`proxy.connector`); nothing of
-it shows through this interface but ``aiohttp.ClientWebSocketResponse`` for a relayed
-WebSocket. Uses aiohttp's public client API only; the one private override lives in
-:mod:`proxy.connector`.
+Plain HTTP goes over the lean client (:mod:`proxy.upstream_pool` on
+:mod:`proxy.upstream_conn`: keep-alive pool, httptools parser), whose typed failures
+(:mod:`proxy.upstream_errors`) map one to one onto :class:`ForwardFailure`. WebSocket
+upgrades keep aiohttp's client (one connector, see :mod:`proxy.connector`); nothing of
+it shows through this interface but ``aiohttp.ClientWebSocketResponse``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ from yarl import URL
 from .connector import LiteralAddressConnector
 from .policy import Limits, Timeouts
 from .records import ErrorKind, RequestError
+from .upstream_errors import (
+    ConnectFailed,
+    Disconnected,
+    PoolTimeout,
+    ProtocolFault,
+    UpstreamError,
+)
+from .upstream_pool import UpstreamPool
+from .upstream_pool import UpstreamResponse as PoolResponse
 
 log = logging.getLogger("cors_edge")
 
@@ -73,22 +83,6 @@ class UpstreamAddress:
 
 class ClientBodyTimeout(Exception):
     """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
-
-
-def _client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout | None:
-    """The client-side cause of an upstream request failure, if that is what it was.
-
-    aiohttp's client wraps an exception raised by the body iterator (in a
-    ``ClientConnectionError`` or ``ClientPayloadError``), keeping it as ``__cause__``.
-    """
-    seen: BaseException | None = error
-    for _ in range(5):
-        if seen is None:
-            break
-        if isinstance(seen, BodyTooLarge | ClientBodyTimeout):
-            return seen
-        seen = seen.__cause__
-    return None
 
 
 async def limited_body(
@@ -155,20 +149,46 @@ def _client_body_failure(fault: BodyTooLarge | ClientBodyTimeout) -> ForwardFail
     return ForwardFailure(RequestError(ErrorKind.BODY_TOO_LARGE), 413, "request body too large")
 
 
+_KINDS: dict[type[UpstreamError], ErrorKind] = {
+    ConnectFailed: ErrorKind.CONNECT,
+    Disconnected: ErrorKind.DISCONNECTED,
+    PoolTimeout: ErrorKind.POOL_TIMEOUT,
+    ProtocolFault: ErrorKind.BAD_RESPONSE,
+}
+
+
+def _lean_error(error: UpstreamError, aborted: bool = False) -> RequestError:
+    """The kind of a lean-client failure; an invalid response keeps its reason."""
+    if isinstance(error, TimeoutError) and not isinstance(error, PoolTimeout):
+        return RequestError(ErrorKind.TIMEOUT, aborted)
+    for cls, kind in _KINDS.items():
+        if isinstance(error, cls):
+            detail = str(error) if kind is ErrorKind.BAD_RESPONSE else None
+            return RequestError(kind, aborted, detail)
+    return RequestError(ErrorKind.PAYLOAD, aborted)  # a body cut short
+
+
+_MESSAGES = {
+    502: "upstream unavailable",
+    503: "no upstream connection free",
+    504: "upstream timed out",
+}
+
+
 def _sending_failure(error: BaseException) -> ForwardFailure:
     """What a failure to send a request (and get its response head) means."""
-    fault = _client_body_fault(error)
-    if fault is not None:  # the client's body, not the upstream
-        return _client_body_failure(fault)
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return ForwardFailure(
-            RequestError(ErrorKind.PAYLOAD), 502, "upstream failed while receiving the request"
-        )
-    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
-        return ForwardFailure(RequestError(ErrorKind.TIMEOUT), 504, "upstream timed out")
-    # Explained on stderr, rate-limited, by accesslog.UpstreamErrorLog.
-    log.debug("upstream unavailable: %s", error)
-    return ForwardFailure(_upstream_error(error), 502, "upstream unavailable")
+    if isinstance(error, BodyTooLarge | ClientBodyTimeout):  # the client's body
+        return _client_body_failure(error)
+    if isinstance(error, UpstreamError):
+        log.debug("upstream unavailable: %s", error)  # explained by accesslog.UpstreamErrorLog
+        message = _MESSAGES.get(error.status, "upstream unavailable")
+        if isinstance(error, ProtocolFault):
+            message = "upstream sent an invalid response"
+        return ForwardFailure(_lean_error(error), error.status, message)
+    # Reading the client's body failed: it hung up or stopped short mid-body.
+    return ForwardFailure(
+        RequestError(ErrorKind.CLIENT_BODY_INCOMPLETE), 400, "request body incomplete"
+    )
 
 
 class UpstreamResponse:
@@ -176,7 +196,7 @@ class UpstreamResponse:
 
     __slots__ = ("_response", "content_length", "headers", "reason", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: PoolResponse) -> None:
         self._response = response
         self.status = response.status
         self.reason = response.reason
@@ -187,28 +207,19 @@ class UpstreamResponse:
         """The whole body (for small ones, sent on with the head in one write)."""
         try:
             return await self._response.read()
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            status = 504 if isinstance(error, TimeoutError) else 502
+        except UpstreamError as error:
             raise ForwardFailure(
-                _upstream_error(error), status, "upstream failed mid-response"
+                _lean_error(error), error.status, "upstream failed mid-response"
             ) from error
 
     async def next_chunk(self) -> bytes:
         """The next piece of the body as received; ``b""`` once it is complete. A
         failure here is an aborted response (its head is already on its way)."""
-        content = self._response.content
         try:
-            while True:
-                # readchunk() hands over each received piece as is; readany() would
-                # first join everything buffered into a new bytes object (a copy).
-                chunk, _ = await content.readchunk()
-                # (b"", True) marks a chunk boundary, but aiohttp's shared empty
-                # payload (HEAD, 204, 304) answers it for ever: only EOF ends the body.
-                if chunk or content.at_eof():
-                    return chunk
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            return await self._response.read_chunk()
+        except UpstreamError as error:
             raise ForwardFailure(
-                _upstream_error(error, aborted=True), 502, "upstream failed mid-response"
+                _lean_error(error, aborted=True), 502, "upstream failed mid-response"
             ) from error
 
     def release(self) -> None:
@@ -223,6 +234,8 @@ class Upstream:
         self.address = UpstreamAddress.parse(address)
         self.timeouts = timeouts
         self.limits = limits
+        self._text = address
+        self._pool: UpstreamPool | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -230,22 +243,29 @@ class Upstream:
             raise RuntimeError("Upstream.start() was not awaited")
         return self._session
 
+    @property
+    def websocket_session(self) -> aiohttp.ClientSession:
+        """aiohttp's client, kept for WebSocket upgrades (and as the reference plain-HTTP
+        leg of the differential suite, ``tests/differential``)."""
+        return self._client()
+
     async def send(
         self, method: str, raw_target: str, headers: CIMultiDict[str], body: Body
     ) -> UpstreamResponse:
         """Send one request; its response once the head has arrived. Raises
         :class:`ForwardFailure`. The caller releases the response."""
+        if self._pool is None:
+            raise RuntimeError("Upstream.start() was not awaited")
         try:
-            response = await self._client().request(
-                method,
-                self.url(raw_target),
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                compress=None,
-                chunked=None,
-            )
-        except (BodyTooLarge, ClientBodyTimeout, aiohttp.ClientError, OSError) as error:
+            response = await self._pool.request(method, raw_target, headers.items(), body)
+        except (
+            UpstreamError,
+            BodyTooLarge,
+            ClientBodyTimeout,
+            aiohttp.ClientPayloadError,
+            asyncio.IncompleteReadError,
+            ConnectionError,
+        ) as error:
             raise _sending_failure(error) from error
         return UpstreamResponse(response)
 
@@ -270,6 +290,7 @@ class Upstream:
             raise ForwardFailure(_upstream_error(error), 502, "upstream unavailable") from error
 
     async def start(self) -> None:
+        self._pool = UpstreamPool.for_config(self._text, self.timeouts, self.limits)
         connector: aiohttp.BaseConnector
         if self.address.unix_path is not None:
             connector = aiohttp.UnixConnector(
@@ -306,6 +327,9 @@ class Upstream:
         )
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -29,6 +29,8 @@ class ErrorKind(StrEnum):
     DISCONNECTED = "disconnected"  # the upstream closed the connection without answering
     PAYLOAD = "payload"  # the upstream failed while receiving the request body
     UPSTREAM = "upstream"  # any other upstream failure; the exception's name is the detail
+    POOL_TIMEOUT = "pool_timeout"  # no upstream connection came free within timeouts.pool_wait
+    BAD_RESPONSE = "bad_response"  # the upstream's answer is not valid HTTP; detail says why
     BODY_TOO_LARGE = "body_too_large"  # the client's body is past limits.max_body_bytes
     CLIENT_BODY_TIMEOUT = "client_body_timeout"  # the client went silent mid-body
     CLIENT_BODY_INCOMPLETE = "client_body_incomplete"  # the client stopped short of its body
@@ -50,7 +52,8 @@ class RequestError:
 
     kind: ErrorKind
     aborted: bool = False  # the response head was sent: the client saw a cut-off response
-    detail: str | None = None  # for ErrorKind.UPSTREAM: the exception's class name
+    # For ErrorKind.UPSTREAM the exception's class name; for BAD_RESPONSE what was wrong.
+    detail: str | None = None
 
     @property
     def label(self) -> str:

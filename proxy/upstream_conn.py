@@ -7,7 +7,7 @@ through llhttp (extensions and trailers are parsed and dropped, as before).
 
 Flow control both ways: more than ``READ_HIGH`` response bytes waiting for the client
 pause reading from the upstream (a slow client slows the upstream, never the proxy's
-memory); a full write buffer towards the upstream makes :meth:`send` wait, so the
+memory); a full write buffer towards the upstream makes the body sender wait, so the
 client's body is read no faster than the upstream takes it.
 
 Why httptools and not aiohttp's exported parser: ``benchmarks/parserbench.py``.
@@ -19,6 +19,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -92,6 +93,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._body: deque[bytes] = deque()
         self._reset(False, None)
 
@@ -118,9 +120,9 @@ class UpstreamConnection(asyncio.Protocol):
     # --- asyncio.Protocol ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -307,33 +309,47 @@ class UpstreamConnection(asyncio.Protocol):
         self._fault = None
         self._active = True
 
-    async def send(
+    def start(
         self, head: bytes, body: Body, *, chunked: bool, expect_continue: bool = False
     ) -> None:
-        """Write the request; a streamed body stops early if the upstream answers first."""
+        """Write the request head (with a small body at once); a streamed body follows in
+        a task, so an upstream that answers while still reading it (an echo) is served
+        both ways at once, as aiohttp's client did."""
         transport = self._writable()
         if body is None or isinstance(body, bytes):
             transport.write(head + body if body else head)
             self._sent_all = True
             return
         transport.write(head)
-        if expect_continue and not await self._go_ahead():
-            return  # answered without the body: the connection is not reused
-        async for chunk in body:
-            if self._head is not None or self._error is not None:
-                return  # answered (or failed) before the body was all sent
-            if not chunk:
-                continue
-            transport = self._writable()
+        self._sender = self.loop.create_task(self._send_body(body, chunked, expect_continue))
+
+    async def _send_body(
+        self, body: AsyncIterable[bytes], chunked: bool, expect_continue: bool
+    ) -> None:
+        try:
+            if expect_continue and not await self._go_ahead():
+                return  # answered without the body: the connection is not reused
+            async for chunk in body:
+                if self._error is not None:
+                    return
+                if not chunk:
+                    continue
+                transport = self._writable()
+                if chunked:
+                    transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+                else:
+                    transport.write(chunk)
+                if self._write_paused:
+                    await self._drained()
             if chunked:
-                transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
-            else:
-                transport.write(chunk)
-            if self._write_paused:
-                await self._drained()
-        if chunked:
-            self._writable().write(b"0\r\n\r\n")
-        self._sent_all = True
+                self._writable().write(b"0\r\n\r\n")
+            self._sent_all = True
+        except Exception as error:
+            # The client's body failed (too large, stalled, cut short), or the upstream
+            # went away. Once the upstream has answered, only the latter is harmless: the
+            # connection is just not reused.
+            if self._head is None or not isinstance(error, UpstreamError):
+                self._fail(error)
 
     async def _go_ahead(self) -> bool:
         """Wait for ``100 Continue`` (or for nothing much); False if answered already."""
@@ -410,6 +426,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._active = False
         self._parser = None
         self._cancel_timer()
+        sender, self._sender = self._sender, None
+        if sender is not None and not sender.done():
+            sender.cancel()  # the client's body is no longer wanted
         self._body.clear()
         if reusable:
             self.served += 1
@@ -436,7 +455,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._complete = True
         self._wake()
 
-    def _fail(self, error: UpstreamError) -> None:
+    def _fail(self, error: Exception) -> None:
         self._keep_alive = False
         if not self._complete and self._error is None:
             self._error = error

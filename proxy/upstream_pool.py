@@ -205,7 +205,7 @@ class UpstreamPool:
             reused = conn.served > 0
             conn.begin(head_only=method == "HEAD", read_timeout=self.read_timeout)
             try:
-                await conn.send(head, body, chunked=chunked, expect_continue=expect_continue)
+                conn.start(head, body, chunked=chunked, expect_continue=expect_continue)
                 response_head = await conn.response_head()
             except Disconnected as error:
                 self.release(conn)

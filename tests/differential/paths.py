@@ -1,7 +1,8 @@
-"""The two upstream legs compared: aiohttp's ``ClientSession`` (as ``proxy.forward.Upstream``
-drives it) and the lean client (``proxy.upstream_pool``), called the way the edge calls
-them, each reduced to what the edge's client would see: the status the edge answers
-with, or the upstream's status, reason, headers and body (or a body broken off).
+"""The two upstream legs compared: aiohttp's ``ClientSession`` (configured as
+``proxy.forward.Upstream`` configures it, and called the way forward.py called it for
+plain HTTP before the lean client) and the lean client (``proxy.upstream_pool``), each
+reduced to what the edge's client would see: the status the edge answers with, or the
+upstream's status, reason, headers and body (or a body broken off).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ async def run_old(url: str, requests: list[Req], timeouts: Timeouts) -> list[Out
 
 async def _old_one(upstream: Upstream, request: Req) -> Outcome:
     try:
-        response = await upstream.session.request(
+        response = await upstream.websocket_session.request(
             request.method,
             upstream.url(request.target),
             headers=_headers(request),
