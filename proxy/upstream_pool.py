@@ -28,8 +28,9 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from .policy import Limits, Timeouts
-from .upstream_conn import Body, HeadLimits, ResponseHead, UpstreamConnection
+from .upstream_conn import Body, UpstreamConnection
 from .upstream_errors import ConnectFailed, ConnectTimeout, Disconnected, PoolTimeout
+from .upstream_parse import HeadLimits, ResponseHead
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # Methods aiohttp sent without a body and without ``Content-Length: 0``.
