@@ -146,7 +146,7 @@ def test_an_endless_header_line_is_refused_within_one_read_of_the_limit() -> Non
     ],
 )
 def test_invalid_answers_are_faults(wire: bytes) -> None:
-    parser, _, faults = parse(wire)
+    _, _, faults = parse(wire)
     assert len(faults) == 1 and isinstance(faults[0], ProtocolFault)
 
 

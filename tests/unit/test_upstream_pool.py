@@ -221,7 +221,8 @@ async def test_close_fails_waiters_and_refuses_new_requests() -> None:
 
 
 def test_request_heads() -> None:
-    head, chunked = request_head("GET", "/a?b=%20", [("Host", "h"), ("X-A", "1")], None, expect=False)
+    headers = [("Host", "h"), ("X-A", "1")]
+    head, chunked = request_head("GET", "/a?b=%20", headers, None, expect=False)
     assert head == b"GET /a?b=%20 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n" and not chunked
     head, _ = request_head("POST", "/", [("Host", "h")], None, expect=False)
     assert head.endswith(b"Content-Length: 0\r\n\r\n")
