@@ -51,6 +51,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self._on_lost = on_lost
         self._parser: ResponseParser | None = None
+        self._spare: ResponseParser | None = None  # the last one, if it can parse the next
         self._head: ResponseHead | None = None
         self._complete = False
         self._error: BaseException | None = None
@@ -151,7 +152,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def begin(self, *, head_only: bool, read_timeout: float | None) -> None:
         """Start an exchange: a fresh parser, nothing buffered."""
-        self._parser = ResponseParser(self, self.limits, head_only=head_only)
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.reset(head_only)
+            self._parser = spare
+        else:
+            self._parser = ResponseParser(self, self.limits, head_only=head_only)
         self._head = None
         self._complete = False
         self._error = None
@@ -283,6 +289,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._buffered = 0
         if reusable:
             self.served += 1
+            if parser is not None and parser.reusable:
+                self._spare = parser
             if self._reading_paused:
                 self._resume_reading()
         return reusable

@@ -68,7 +68,6 @@ class ResponseParser:
     def __init__(self, sink: ResponseSink, limits: HeadLimits, *, head_only: bool) -> None:
         self._sink = sink
         self._limits = limits
-        self._head_only = head_only
         self._llhttp = httptools.HttpResponseParser(self)
         self._llhttp.set_dangerous_leniencies(
             # What aiohttp's client accepted from legacy servers, kept: bare LF line ends
@@ -76,6 +75,11 @@ class ResponseParser:
             lenient_optional_cr_before_lf=True,
             lenient_spaces_after_chunk_size=True,
         )
+        self.reset(head_only)
+
+    def reset(self, head_only: bool) -> None:
+        """Ready for the next response on the same connection (see :attr:`reusable`)."""
+        self._head_only = head_only
         self._reason = b""
         self._raw_headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
@@ -86,6 +90,9 @@ class ResponseParser:
         self.keep_alive = False  # may the connection carry another exchange
         self._raw_left = 0  # bytes of a Content-Length body still due, read past llhttp
         self._until_eof = False
+        # llhttp ended the message itself and read nothing past it: it can parse the next
+        # one (building a parser costs more than parsing a small answer).
+        self.reusable = False
 
     def feed(self, data: bytes) -> ProtocolFault | None:
         """Parse one read; a fault means the connection is out of step and must close."""
@@ -151,7 +158,7 @@ class ResponseParser:
 
     def on_message_begin(self) -> None:
         if self.complete:
-            self.keep_alive = False  # a second message where one was asked for
+            self.keep_alive = self.reusable = False  # a second message where one was asked for
             raise _StopParsing
         self._raw_headers = []
 
@@ -221,4 +228,5 @@ class ResponseParser:
     def on_message_complete(self) -> None:
         if self.head is not None and not self.complete:
             self._raw_left = 0
+            self.reusable = True
             self._done()

@@ -168,3 +168,26 @@ def test_head_fields() -> None:
     assert (head.status, head.reason, head.version) == (404, "Not Found", "1.0")
     assert list(head.headers.items()) == [("ETag", "x"), ("X-N", "café"), ("Content-Length", "0")]
     assert head.content_length == 0 and not head.chunked and not head.keep_alive
+
+
+def test_a_parser_that_ended_the_message_itself_parses_the_next() -> None:
+    small = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    parser, sink, _ = parse(small)
+    assert parser.reusable
+    parser.reset(head_only=False)
+    assert parser.feed(b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nnew") is None
+    assert parser.complete and sink.head is not None and sink.head.status == 201
+    assert sink.body[-1] == b"new"
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", b"cd"),  # read past llhttp
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1",),  # out of step
+        (b"HTTP/1.1 200 OK\r\n\r\nclose-delimited",),
+    ],
+)
+def test_a_parser_left_mid_message_is_not_reused(reads: tuple[bytes, ...]) -> None:
+    parser, _, _ = parse(*reads)
+    assert not parser.reusable
