@@ -28,7 +28,10 @@ from .upstream_parse import HeadLimits, ResponseHead, ResponseParser
 READ_HIGH = 1024 * 1024  # response bytes buffered for a slow client before pausing the upstream
 READ_LOW = 256 * 1024
 WRITE_HIGH = 256 * 1024  # request bytes queued towards the upstream before the client waits
-JOIN_MAX = 64 * 1024  # several small buffered pieces are handed over as one
+# Pieces waiting together (a chunked answer's chunks) go to the client as one write, up to
+# this much: one send and one chunk frame instead of many costs less than the join's copy
+# (benchmarks: 0.89 -> 0.63 CPU s/GB for the app's chunked 64 KiB-chunk download).
+JOIN_MAX = 512 * 1024
 EXPECT_WAIT = 1.0  # how long a 100-continue request waits for the upstream's go-ahead
 
 Body = bytes | AsyncIterable[bytes] | None
