@@ -62,8 +62,14 @@ class ForwardFailure(Exception):
         return self.error.kind in (ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE)
 
 
+# Raised by limited_body() while the lean client sends the body (they come out of it
+# unwrapped); send() turns them into the client's ForwardFailure.
 class BodyTooLarge(Exception):
     """The client's request body exceeds ``limits.max_body_bytes``."""
+
+
+class ClientBodyTimeout(Exception):
+    """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +85,6 @@ class UpstreamAddress:
             # The authority is irrelevant over a UNIX socket; the Host header is the client's.
             return cls("http://upstream", text[len("unix:") :])
         return cls(text.rstrip("/"), None)
-
-
-class ClientBodyTimeout(Exception):
-    """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
 
 
 async def limited_body(
@@ -324,6 +326,9 @@ class Upstream:
                 sock_read=self.timeouts.read,
             ),
             read_bufsize=STREAM_CHUNK,
+            # aiohttp's default (8190) refuses legal heads (a 9 KB Content-Security-Policy).
+            max_line_size=self.limits.max_upstream_header_line,
+            max_field_size=self.limits.max_upstream_header_line,
         )
 
     async def close(self) -> None:

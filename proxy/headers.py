@@ -11,6 +11,7 @@ Pure functions over header multidicts: no I/O, no aiohttp.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -35,10 +36,11 @@ FORWARDED_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwar
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class HeaderLookup(Protocol):
-    """What is read from request headers: a multidict, or anything that looks like one."""
+class RequestHeaders(Protocol):
+    """What the edge reads of a request's headers: a multidict, or what looks like one."""
 
     def get(self, key: str, /) -> str | None: ...
+    def getall(self, key: str, default: Sequence[str], /) -> Sequence[str]: ...
 
 
 def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
@@ -90,15 +92,6 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
     except ValueError:
         return False
     return any(address in network for network in networks)
-
-
-def client_scheme(headers: HeaderLookup, trusted: bool) -> str:
-    """The scheme the client used: a trusted peer's ``X-Forwarded-Proto``, else http."""
-    if trusted:
-        forwarded = headers.get("X-Forwarded-Proto")
-        if forwarded:
-            return forwarded.split(",")[0].strip().lower()
-    return "http"
 
 
 def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:

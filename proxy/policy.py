@@ -10,12 +10,27 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .origins import OriginSet
 from .routes import PathRule, RouteTable
 
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+
+
+class Unmatched(StrEnum):
+    """What a cross-origin request to a path no route matches gets (``unmatched:``)."""
+
+    FORWARD = "forward"  # forwarded untouched, as before least privilege
+    BLOCK = "block"  # answered like a refused origin on an enforced route
+
+
+class Scheme(StrEnum):
+    """The scheme browsers use to reach the listener (``public_scheme:``)."""
+
+    HTTP = "http"
+    HTTPS = "https"  # behind a TLS terminator
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +118,8 @@ class Config:
     trust_forwarded_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     routes: RouteTable[RoutePolicy]
     warnings: tuple[str, ...] = ()
+    unmatched: Unmatched = Unmatched.FORWARD
+    public_scheme: Scheme | None = None  # None: guessed (see proxy.sameorigin)
 
     @property
     def route_list(self) -> tuple[RoutePolicy, ...]:

@@ -66,12 +66,11 @@ class FieldReader:
         return PolicyFields(**values)
 
     def origins(self, node: yaml.Node, key: str) -> OriginsDraft:
+        """``"*"``, one origin, or a list of them; ``[]`` (least privilege) allows none."""
         if isinstance(node, yaml.ScalarNode) and construct(node) == "*":
             return OriginsDraft(True, entries=(Located("*", self.walk.where(node, key)),))
         scalar = isinstance(node, yaml.ScalarNode)
         items = [node] if scalar else self.walk.sequence(node, key)
-        if not items:
-            raise self.walk.fail(node, key, 'no origins listed; use "*" or list origins')
         exact: list[str] = []
         wildcards: list[SubdomainWildcard] = []
         regexes: list[Located[re.Pattern[str]]] = []

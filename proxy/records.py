@@ -115,8 +115,9 @@ class PolicyHolder:
     def generation(self) -> int:
         return self.snapshot.generation
 
-    def swap(self, config: Config) -> int:
-        """Put ``config`` in force as the next generation; returns that generation."""
-        snapshot = Snapshot.of(config, self.snapshot.generation + 1)
+    def swap(self, config: Config, generation: int | None = None) -> int:
+        """Put ``config`` in force as the next generation (or as ``generation``, which
+        the parent of ``--workers N`` numbers for all its workers alike); returns it."""
+        snapshot = Snapshot.of(config, generation or self.snapshot.generation + 1)
         self.snapshot = snapshot
         return snapshot.generation

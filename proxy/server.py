@@ -14,31 +14,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
 from .cors import Verdict
 from .edge_answers import edge_answer, error_answer
 from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, read_small_body
-from .headers import client_scheme, is_trusted, response_headers, upstream_request_headers
+from .headers import RequestHeaders, is_trusted, response_headers, upstream_request_headers
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
+from .sameorigin import client_scheme
 from .websocket import is_websocket_upgrade, relay_websocket
 
 log = logging.getLogger("cors_edge")
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are relayed in one piece
-
-
-class RequestHeaders(Protocol):
-    """What the engine reads of a request's headers (a multidict)."""
-
-    def get(self, key: str, /) -> str | None: ...
-    def getall(self, key: str, default: Sequence[str], /) -> Sequence[str]: ...
 
 
 class EdgeServer:
@@ -81,8 +74,9 @@ class EdgeServer:
         *,
         preflight: bool = True,
     ) -> Verdict:
-        """The one way into the engine: the snapshot's verdict cache, the client's scheme
-        (a trusted peer's ``X-Forwarded-Proto``), its Host and Origin headers."""
+        """The one way into the engine: the snapshot's verdict cache, the scheme the
+        browser addressed (``public_scheme``, a trusted ``X-Forwarded-Proto``, or None when
+        in doubt: see :mod:`proxy.sameorigin`), its Host and Origin headers."""
         get = headers.get
         return snapshot.verdicts.decide(
             method,
@@ -91,7 +85,7 @@ class EdgeServer:
             get("Access-Control-Request-Method") if preflight else None,
             get("Access-Control-Request-Headers") if preflight else None,
             get("Access-Control-Request-Private-Network") if preflight else None,
-            client_scheme(headers, trusted),
+            client_scheme(snapshot.config.public_scheme, get("X-Forwarded-Proto"), trusted),
             get("Host"),
         )
 
@@ -167,8 +161,10 @@ class EdgeServer:
             # Only now that the request is permitted may the client send its body.
             await send_continue(request)
         has_body = request.body_exists
+        # The scheme browsers use when the operator stated it, else the listener's own.
+        scheme = config.public_scheme or request.scheme
         out_headers = upstream_request_headers(
-            request.headers, peer=peer, scheme=request.scheme, trusted_peer=trusted
+            request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
         )
         raw_target = request.raw_path
         if is_websocket_upgrade(request):
@@ -224,9 +220,18 @@ class EdgeServer:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
             return web.Response(status=status, reason=reason, headers=out, body=body)
+        # Of unknown length, the body goes chunked to HTTP/1.1 clients and
+        # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
+        # choice when no Content-Length is set; the close must then really come,
+        # whatever keep-alive the HTTP/1.0 client asked for.
         response = web.StreamResponse(status=status, reason=reason, headers=out)
-        if "Content-Length" not in out and status not in (204, 304):
-            response.enable_chunked_encoding()
+        if (
+            request.version < HttpVersion11
+            and "Content-Length" not in out
+            and request.method != "HEAD"
+            and status not in (204, 304)
+        ):
+            response.force_close()
         await response.prepare(request)
         return await _stream(request, upstream_response, response, record)
 

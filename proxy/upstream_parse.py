@@ -105,7 +105,7 @@ class ResponseParser:
             return None
         if self.head is None:
             if self.received > self._limits.max_total:
-                return HeadersTooLarge(f"response head over {self._limits.max_total} bytes")
+                return HeadersTooLarge(self._head_too_large())
             self.received += len(data)
         try:
             self._llhttp.feed_data(data)
@@ -171,14 +171,25 @@ class ResponseParser:
             return  # a trailer: parsed, not relayed
         line = len(name) + len(value) + 4
         if line > self._limits.max_line:
-            self._refuse(HeadersTooLarge(f"response header {_text(name)!r} is {line} bytes long"))
+            self._refuse(
+                HeadersTooLarge(
+                    f"a response header line over {self._limits.max_line} bytes "
+                    f"(limits.max_upstream_header_line): {_text(name)!r} is {line} bytes"
+                )
+            )
         self._count(line)
         self._raw_headers.append((name, value))
 
     def _count(self, size: int) -> None:
         self._head_size += size
         if self._head_size > self._limits.max_total:
-            self._refuse(HeadersTooLarge(f"response head over {self._limits.max_total} bytes"))
+            self._refuse(HeadersTooLarge(self._head_too_large()))
+
+    def _head_too_large(self) -> str:
+        return (
+            f"a response head over {self._limits.max_total} bytes "
+            "(limits.max_upstream_header_bytes)"
+        )
 
     def _refuse(self, fault: ProtocolFault) -> None:
         self._fault = fault
@@ -208,7 +219,8 @@ class ResponseParser:
     def _make_head(self, status: int) -> ResponseHead:
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in self._raw_headers:
-            headers.add(_text(name), _text(value))
+            # llhttp drops the whitespace before a value, not after it (RFC 9110 §5.5).
+            headers.add(_text(name), _text(value.rstrip(b" \t")))
         length_text = headers.get("Content-Length")
         return ResponseHead(
             status=status,

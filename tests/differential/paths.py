@@ -96,6 +96,10 @@ async def _old_one(upstream: Upstream, request: Req) -> Outcome:
         return _edge(504)
     except (aiohttp.ClientError, OSError):
         return _edge(502)
+    limit = upstream.limits.max_upstream_header_bytes
+    if sum(len(name) + len(value) + 4 for name, value in response.raw_headers) > limit:
+        response.close()  # what forward.py did on top of aiohttp's per-line limit
+        return _edge(502)
     body = b""
     aborted = False
     try:
