@@ -47,6 +47,14 @@ class UpstreamTarget:
     unix_path: str | None = None
 
     @property
+    def authority(self) -> str:
+        """What aiohttp's client sent as ``Host`` for this upstream."""
+        if self.unix_path is not None:
+            return "upstream"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == 80 else f"{host}:{self.port}"
+
+    @property
     def literal(self) -> bool:
         try:
             ipaddress.ip_address(self.host)
@@ -63,15 +71,27 @@ class UpstreamTarget:
 
 
 def request_head(
-    method: str, target: str, headers: Iterable[tuple[str, str]], body: Body, *, expect: bool
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: Body,
+    *,
+    expect: bool,
+    authority: str = "",
 ) -> tuple[bytes, bool]:
-    """The request head's bytes, and whether the body goes chunked."""
+    """The request head's bytes, and whether the body goes chunked. Without a ``Host``
+    of the client's, the upstream's ``authority`` is sent (HTTP/1.1 requires one)."""
     lines = [f"{method} {target} HTTP/1.1\r\n"]
-    has_length = False
+    has_length = has_host = False
     for name, value in headers:
-        if not has_length and name.lower() == "content-length":
+        lower = name.lower()
+        if lower == "content-length":
             has_length = True
+        elif lower == "host":
+            has_host = True
         lines.append(f"{name}: {value}\r\n")
+    if not has_host and authority:
+        lines.insert(1, f"Host: {authority}\r\n")
     chunked = False
     if body is None:
         if method not in _NO_LENGTH and not has_length:
@@ -197,7 +217,12 @@ class UpstreamPool:
         """Send one request and wait for its final response head."""
         streamed = body is not None and not isinstance(body, bytes)
         head, chunked = request_head(
-            method, target, headers, body, expect=expect_continue and streamed
+            method,
+            target,
+            headers,
+            body,
+            expect=expect_continue and streamed,
+            authority=self.target.authority,
         )
         may_retry = method in IDEMPOTENT and not streamed
         fresh = False

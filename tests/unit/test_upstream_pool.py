@@ -246,6 +246,16 @@ def test_request_heads_refuse_line_breaks(bad: tuple[str, str]) -> None:
         request_head("GET", "/", [bad], None, expect=False)
 
 
+def test_a_request_without_host_gets_the_upstreams_authority() -> None:
+    head, _ = request_head("GET", "/", [("X-A", "1")], None, expect=False, authority="a:81")
+    assert head == b"GET / HTTP/1.1\r\nHost: a:81\r\nX-A: 1\r\n\r\n"
+    head, _ = request_head("GET", "/", [("host", "c")], None, expect=False, authority="a:81")
+    assert head == b"GET / HTTP/1.1\r\nhost: c\r\n\r\n"
+    assert UpstreamTarget.parse("http://127.0.0.1:80").authority == "127.0.0.1"
+    assert UpstreamTarget.parse("http://[::1]:8000").authority == "[::1]:8000"
+    assert UpstreamTarget.parse("unix:/run/app.sock").authority == "upstream"
+
+
 def test_targets() -> None:
     assert UpstreamTarget.parse("http://127.0.0.1:8000") == UpstreamTarget("127.0.0.1", 8000)
     assert UpstreamTarget.parse("http://[::1]:81").host == "::1"
