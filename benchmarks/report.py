@@ -39,9 +39,12 @@ def _with_spread(series: Series, name: str, digits: int = 2) -> str:
 
 
 def _share(series: Series) -> float | None:
-    """A proxy's CPU per request as a share of what the app behind it spent on it."""
+    """A proxy's CPU per request as a share of what the app behind it spent on it (not
+    for answers the edge gives itself: the app's few µs there are its arbiter's ticks)."""
     own, upstream = series.median("cpu_us"), series.median("upstream_cpu_us")
-    return own / upstream if own is not None and upstream else None
+    if own is None or upstream is None or upstream < 5:
+        return None
+    return own / upstream
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
