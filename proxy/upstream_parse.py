@@ -33,15 +33,37 @@ class HeadLimits:
     max_total: int = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
 class ResponseHead:
-    status: int
-    reason: str
-    version: str
-    headers: CIMultiDictProxy[str]
-    content_length: int | None
-    chunked: bool
-    keep_alive: bool
+    """A final response head, as the upstream sent it (names keep their spelling)."""
+
+    # A plain slotted class: built once per request, a frozen dataclass costs more.
+    __slots__ = (
+        "chunked",
+        "content_length",
+        "headers",
+        "keep_alive",
+        "reason",
+        "status",
+        "version",
+    )
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        version: str,
+        headers: CIMultiDictProxy[str],
+        content_length: int | None,
+        chunked: bool,
+        keep_alive: bool,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.content_length = content_length
+        self.chunked = chunked
+        self.keep_alive = keep_alive
 
 
 class ResponseSink(Protocol):
@@ -57,9 +79,11 @@ class _StopParsing(Exception):
     """Raised from a parser callback: the rest of the bytes are not the parser's to read."""
 
 
+_UTF8, _ESC = "utf-8", "surrogateescape"
+
+
 def _text(raw: bytes) -> str:
-    # As aiohttp decoded them, so the relayed bytes are the upstream's own.
-    return raw.decode("utf-8", "surrogateescape")
+    return raw.decode(_UTF8, _ESC)
 
 
 class ResponseParser:
@@ -170,15 +194,18 @@ class ResponseParser:
         if self.head is not None:
             return  # a trailer: parsed, not relayed
         line = len(name) + len(value) + 4
-        if line > self._limits.max_line:
-            self._refuse(
-                HeadersTooLarge(
-                    f"a response header line over {self._limits.max_line} bytes "
-                    f"(limits.max_upstream_header_line): {_text(name)!r} is {line} bytes"
-                )
-            )
-        self._count(line)
+        self._head_size += line
+        if line > self._limits.max_line or self._head_size > self._limits.max_total:
+            self._refuse(HeadersTooLarge(self._too_large(name, line)))
         self._raw_headers.append((name, value))
+
+    def _too_large(self, name: bytes, line: int) -> str:
+        if line > self._limits.max_line:
+            return (
+                f"a response header line over {self._limits.max_line} bytes "
+                f"(limits.max_upstream_header_line): {_text(name)!r} is {line} bytes"
+            )
+        return self._head_too_large()
 
     def _count(self, size: int) -> None:
         self._head_size += size
@@ -217,19 +244,25 @@ class ResponseParser:
             self.keep_alive = False
 
     def _make_head(self, status: int) -> ResponseHead:
-        headers: CIMultiDict[str] = CIMultiDict()
-        for name, value in self._raw_headers:
-            # llhttp drops the whitespace before a value, not after it (RFC 9110 §5.5).
-            headers.add(_text(name), _text(value.rstrip(b" \t")))
+        # Decoded as aiohttp decoded them, so the relayed bytes are the upstream's own;
+        # llhttp drops the whitespace before a value, not after it (RFC 9110 §5.5).
+        headers: CIMultiDict[str] = CIMultiDict(
+            [
+                (name.decode(_UTF8, _ESC), value.rstrip(b" \t").decode(_UTF8, _ESC))
+                for name, value in self._raw_headers
+            ]
+        )
         length_text = headers.get("Content-Length")
+        transfer = headers.get("Transfer-Encoding")
+        llhttp = self._llhttp
         return ResponseHead(
-            status=status,
-            reason=_text(self._reason),
-            version=self._llhttp.get_http_version(),
-            headers=CIMultiDictProxy(headers),
-            content_length=int(length_text) if length_text is not None else None,
-            chunked="chunked" in headers.get("Transfer-Encoding", "").lower(),
-            keep_alive=self._llhttp.should_keep_alive(),
+            status,
+            self._reason.decode(_UTF8, _ESC),
+            llhttp.get_http_version(),
+            CIMultiDictProxy(headers),
+            int(length_text) if length_text is not None else None,
+            transfer is not None and "chunked" in transfer.lower(),
+            llhttp.should_keep_alive(),
         )
 
     def on_body(self, body: bytes) -> None:
