@@ -177,6 +177,7 @@ class UpstreamPool:
         self._live: set[UpstreamConnection] = set()
         self._slots = 0  # connections open or being opened
         self._waiters: deque[asyncio.Future[UpstreamConnection | None]] = deque()
+        self._literal = target.unix_path is None and target.literal  # parsed once, not per connect
         self._addresses: list[tuple[str, int]] = []
         self._resolved_at = -DNS_TTL
         self._closed = False
@@ -333,7 +334,7 @@ class UpstreamPool:
 
     async def _resolve(self) -> list[tuple[str, int]]:
         target = self.target
-        if target.literal:
+        if self._literal:
             return [(target.host, target.port)]
         now = self._loop.time()
         if not self._addresses or now - self._resolved_at > DNS_TTL:
