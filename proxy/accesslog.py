@@ -199,6 +199,22 @@ class UpstreamErrorLog:
                     f"request body too large ({request}): raise limits.max_body_bytes if this "
                     "upload is legitimate."
                 )
+            case ErrorKind.CLIENT_BODY_INCOMPLETE:
+                return (
+                    f"client broke off its request body ({request}): a cancelled upload, "
+                    "not an upstream failure."
+                )
+            case ErrorKind.CLIENT_ABORTED:
+                return (
+                    f"client went away after {record.bytes_sent} bytes of the response "
+                    f"({record.method} {record.path}): a cancelled download, not an upstream "
+                    "failure."
+                )
+            case ErrorKind.WEBSOCKET_HANDSHAKE:
+                return (
+                    f"upstream {upstream} did not accept a WebSocket upgrade ({request}): it "
+                    "answered without switching protocols; is this path a WebSocket endpoint?"
+                )
             case ErrorKind.CLIENT_BODY_TIMEOUT:
                 return (
                     f"client stalled while sending its request body ({request}): "

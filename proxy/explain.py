@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, policies: Config) -> int:
         _print_verdict(verdict, policies, args.origin, cross_origin)
         if verdict.decision is Decision.NO_ROUTE:
             print("  browser:  depends on the upstream's answer (cors-edge probe URL asks it)")
-            _print_exposure(verdict, cross_origin)
+            _print_exposure(verdict, cross_origin, preflight=True)
             print("\nthe browser needs a 2xx with CORS headers from the upstream to go on.")
             return 0
         check = check_preflight(
@@ -122,7 +122,12 @@ def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin
         print(f"  routed as {verdict.routing_path}")
     print(f"  decision: {verdict.decision.value}: {verdict.reason}")
     status = verdict.status
-    if status is not None:
+    if verdict.route is not None and verdict.route.shadow:
+        print(
+            "  answer:   enforce: shadow: forwarded to the upstream, whose own CORS headers "
+            "the browser sees; below is what enforcing would send"
+        )
+    elif status is not None:
         print(f"  answer:   {status} from cors-edge (not forwarded to the upstream)")
     else:
         print("  answer:   forwarded to the upstream; its status, with these headers")
@@ -136,8 +141,8 @@ def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin
         print("  headers:  none")
 
 
-def _print_exposure(verdict: Verdict, cross_origin: bool) -> None:
-    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin)
+def _print_exposure(verdict: Verdict, cross_origin: bool, *, preflight: bool = False) -> None:
+    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin, preflight=preflight)
     if exposure is not None:
         print(f"  warning:  {exposure}")
 
@@ -165,6 +170,8 @@ def _browser_view(verdict: Verdict, origin: str, credentials: bool) -> Check:
     check = check_response(origin=origin, credentials=credentials, response_headers=verdict.headers)
     if decision is Decision.BLOCKED:
         step = "the request never reaches the application: cors-edge answers 403"
+        if verdict.route is not None and verdict.route.shadow:
+            step = "enforced, cors-edge would answer 403 (in shadow the application runs)"
         return Check(False, (step, *check.steps), check.reason)
     if decision is Decision.UNENFORCED:
         step = "the application runs (enforce: false), but the answer carries no CORS headers"

@@ -87,6 +87,13 @@ class UpstreamAddress:
         return cls(text.rstrip("/"), None)
 
 
+class ClientBodyIncomplete(Exception):
+    """The client hung up (or broke its framing) before its request body was complete."""
+
+
+ClientBodyFault = BodyTooLarge | ClientBodyTimeout | ClientBodyIncomplete
+
+
 async def limited_body(
     content: aiohttp.StreamReader, max_bytes: int | None, idle_timeout: float | None = None
 ) -> AsyncIterator[bytes]:
@@ -95,14 +102,14 @@ async def limited_body(
     clients would otherwise hold an upstream connection for ever)."""
     received = 0
     while True:
-        if idle_timeout is None:
-            chunk = await content.readany()
-        else:
-            try:
-                async with asyncio.timeout(idle_timeout):
-                    chunk = await content.readany()
-            except TimeoutError:
-                raise ClientBodyTimeout from None
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await content.readany()
+        except TimeoutError:
+            raise ClientBodyTimeout from None
+        except (aiohttp.ClientPayloadError, ConnectionError) as error:
+            # The client went away mid-body: its doing, not the upstream's.
+            raise ClientBodyIncomplete from error
         if not chunk:
             return
         received += len(chunk)
@@ -142,8 +149,13 @@ def _upstream_error(error: BaseException, aborted: bool = False) -> RequestError
     return RequestError(kind, aborted)
 
 
-def _client_body_failure(fault: BodyTooLarge | ClientBodyTimeout) -> ForwardFailure:
-    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``."""
+def _client_body_failure(fault: ClientBodyFault) -> ForwardFailure:
+    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``,
+    400 for a body the client broke off."""
+    if isinstance(fault, ClientBodyIncomplete):
+        return ForwardFailure(
+            RequestError(ErrorKind.CLIENT_BODY_INCOMPLETE), 400, "request body incomplete"
+        )
     if isinstance(fault, ClientBodyTimeout):
         return ForwardFailure(
             RequestError(ErrorKind.CLIENT_BODY_TIMEOUT), 408, "request body timed out"
@@ -170,23 +182,31 @@ def _lean_error(error: UpstreamError, aborted: bool = False) -> RequestError:
     return RequestError(ErrorKind.PAYLOAD, aborted)  # a body cut short
 
 
-_MESSAGES = {
-    502: "upstream unavailable",
-    503: "no upstream connection free",
-    504: "upstream timed out",
-}
+def _handshake_failure(status: int) -> ForwardFailure:
+    """The upstream did not switch protocols. Its deliberate refusals (4xx: not found,
+    not authorised) are relayed; anything else (a 200, a redirect, a 101 with a wrong
+    ``Sec-WebSocket-Accept``, a 5xx) is not a WebSocket: 502, never the upstream's
+    status, which would tell the client a failed upgrade succeeded."""
+    if 400 <= status < 500:
+        return ForwardFailure(
+            RequestError(ErrorKind.UPSTREAM, detail="refused"),
+            status,
+            "upstream refused the WebSocket",
+        )
+    return ForwardFailure(
+        RequestError(ErrorKind.WEBSOCKET_HANDSHAKE),
+        502,
+        f"upstream answered the WebSocket upgrade with {status}",
+    )
 
 
 def _sending_failure(error: BaseException) -> ForwardFailure:
     """What a failure to send a request (and get its response head) means."""
-    if isinstance(error, BodyTooLarge | ClientBodyTimeout):  # the client's body
+    if isinstance(error, ClientBodyFault):  # the client's body
         return _client_body_failure(error)
     if isinstance(error, UpstreamError):
         log.debug("upstream unavailable: %s", error)  # explained by accesslog.UpstreamErrorLog
-        message = _MESSAGES.get(error.status, "upstream unavailable")
-        if isinstance(error, ProtocolFault):
-            message = "upstream sent an invalid response"
-        return ForwardFailure(_lean_error(error), error.status, message)
+        return ForwardFailure(_lean_error(error), error.status, error.answer)
     # Reading the client's body failed: it hung up or stopped short mid-body.
     return ForwardFailure(
         RequestError(ErrorKind.CLIENT_BODY_INCOMPLETE), 400, "request body incomplete"
@@ -264,6 +284,7 @@ class Upstream:
             UpstreamError,
             BodyTooLarge,
             ClientBodyTimeout,
+            ClientBodyIncomplete,
             aiohttp.ClientPayloadError,
             asyncio.IncompleteReadError,
             ConnectionError,
@@ -274,20 +295,21 @@ class Upstream:
     async def connect_websocket(
         self, raw_target: str, headers: CIMultiDict[str], protocols: list[str]
     ) -> aiohttp.ClientWebSocketResponse:
-        """Open a WebSocket upstream (no autoping, no size limit: a transparent relay).
-        Raises :class:`ForwardFailure` with the status the client gets."""
+        """Open a WebSocket upstream (no autoping: a transparent relay). Raises
+        :class:`ForwardFailure` with the status the client gets."""
         try:
             return await self._client().ws_connect(
                 self.url(raw_target),
                 headers=headers,
                 protocols=protocols,
                 autoping=False,
-                max_msg_size=0,
+                # aiohttp stops reading (and inflating) a message at this size: a small
+                # compressed frame cannot blow up in memory. The exact bound,
+                # limits.max_websocket_message, is the relay's (proxy.websocket).
+                max_msg_size=self.limits.max_websocket_message + 1,
             )
         except aiohttp.WSServerHandshakeError as error:
-            raise ForwardFailure(
-                _upstream_error(error), error.status or 502, "upstream refused the WebSocket"
-            ) from error
+            raise _handshake_failure(error.status) from error
         except (aiohttp.ClientError, OSError) as error:
             raise ForwardFailure(_upstream_error(error), 502, "upstream unavailable") from error
 

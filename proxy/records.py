@@ -34,6 +34,8 @@ class ErrorKind(StrEnum):
     BODY_TOO_LARGE = "body_too_large"  # the client's body is past limits.max_body_bytes
     CLIENT_BODY_TIMEOUT = "client_body_timeout"  # the client went silent mid-body
     CLIENT_BODY_INCOMPLETE = "client_body_incomplete"  # the client stopped short of its body
+    CLIENT_ABORTED = "client_aborted"  # the client went away mid-response (a cancelled download)
+    WEBSOCKET_HANDSHAKE = "websocket_handshake"  # the upstream answered an upgrade with no 101
 
     @property
     def is_client(self) -> bool:
@@ -42,7 +44,12 @@ class ErrorKind(StrEnum):
 
 
 _CLIENT_KINDS = frozenset(
-    {ErrorKind.BODY_TOO_LARGE, ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE}
+    {
+        ErrorKind.BODY_TOO_LARGE,
+        ErrorKind.CLIENT_BODY_TIMEOUT,
+        ErrorKind.CLIENT_BODY_INCOMPLETE,
+        ErrorKind.CLIENT_ABORTED,
+    }
 )
 
 
@@ -80,6 +87,7 @@ class RequestRecord:
     upstream_ms: float | None
     total_ms: float
     error: RequestError | None = None
+    shadow: tuple[str, str] | None = None  # (ours, upstream) on an enforce: shadow disagreement
     generation: int = 0
 
 

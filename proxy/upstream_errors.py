@@ -1,8 +1,9 @@
 """Typed failures of the upstream HTTP/1.1 client, each with the answer the edge gives.
 
 ``kind`` is what the access log and metrics record (the same words aiohttp's path
-used: ``connect``, ``timeout``, ``disconnected``, ``payload``); ``status`` is the
-error the edge answers with when no response head has gone to the client yet.
+used: ``connect``, ``timeout``, ``disconnected``, ``payload``); ``status`` and
+``answer`` are the error the edge answers with when no response head has gone to the
+client yet.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ class UpstreamError(Exception):
 
     kind = "upstream"
     status = 502
+    answer = "upstream unavailable"
 
 
 class ConnectFailed(UpstreamError):
@@ -26,6 +28,7 @@ class ConnectTimeout(UpstreamError, TimeoutError):
 
     kind = "timeout"
     status = 504
+    answer = "upstream timed out"
 
 
 class ReadTimeout(UpstreamError, TimeoutError):
@@ -33,6 +36,7 @@ class ReadTimeout(UpstreamError, TimeoutError):
 
     kind = "timeout"
     status = 504
+    answer = "upstream timed out"
 
 
 class PoolTimeout(UpstreamError, TimeoutError):
@@ -40,6 +44,7 @@ class PoolTimeout(UpstreamError, TimeoutError):
 
     kind = "pool_timeout"
     status = 503
+    answer = "no upstream connection free"
 
 
 class Disconnected(UpstreamError):
@@ -60,6 +65,7 @@ class ProtocolFault(UpstreamError):
     """The upstream's answer is not valid HTTP/1.1 (or not one the edge relays)."""
 
     kind = "payload"
+    answer = "upstream sent an invalid response"
 
 
 class HeadersTooLarge(ProtocolFault):

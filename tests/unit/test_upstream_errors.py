@@ -34,6 +34,13 @@ def test_answers_and_kinds(error: UpstreamError, status: int, kind: str, timeout
     assert (error.status, error.kind, isinstance(error, TimeoutError)) == (status, kind, timeout)
 
 
+def test_answers_are_worded_for_the_client() -> None:
+    assert ConnectFailed.answer == "upstream unavailable"
+    assert ReadTimeout.answer == ConnectTimeout.answer == "upstream timed out"
+    assert PoolTimeout.answer == "no upstream connection free"
+    assert HeadersTooLarge.answer == "upstream sent an invalid response"
+
+
 def test_too_large_heads_are_protocol_faults() -> None:
     assert issubclass(HeadersTooLarge, ProtocolFault)
     assert Disconnected("x", nothing_received=False).nothing_received is False
