@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import uvloop
 
 from proxy.upstream_conn import READ_HIGH, UpstreamConnection
 from proxy.upstream_errors import Disconnected, ReadTimeout
@@ -268,3 +269,21 @@ async def test_writing_to_a_closed_connection_is_disconnected() -> None:
         with pytest.raises(Disconnected) as caught:
             conn.start(GET, None, chunked=False)
         assert caught.value.nothing_received
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_a_slow_reader_pauses_the_upstream_and_loses_nothing,
+        test_a_slow_upstream_holds_back_the_client_body,
+        test_a_head_trickling_in_is_not_a_read_timeout,
+        test_an_early_answer_while_uploading_is_the_answer,
+    ],
+)
+def test_on_uvloop(scenario: Callable[[], Awaitable[None]]) -> None:
+    """The edge runs on uvloop, whose transports are not asyncio's: the same scenarios."""
+
+    async def run() -> None:
+        await scenario()
+
+    uvloop.run(run())
