@@ -56,6 +56,8 @@ ROUTING_HEADERS = frozenset(
         "x-original-uri",
         "x-rewrite-url",
         "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
         "front-end-https",
     }
 )
@@ -100,6 +102,8 @@ def upstream_request_headers(
         lower = name.lower()
         if lower in dropped or lower in FORWARDED_HEADERS or "_" in lower:
             continue
+        if not trusted_peer and lower.startswith("x-forwarded-"):
+            continue  # the whole X-Forwarded-* family: only a trusted peer states it
         out.add(name, value)
     if "TE" in headers and "trailers" in headers["TE"].lower():
         out["TE"] = "trailers"

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .cors import Decision, Verdict
-from .edge_answers import error_answer
+from .edge_answers import SERVER, error_answer
 from .forward import ForwardFailure, Upstream
 from .origins import parse_origin
 from .records import RequestRecord
@@ -121,6 +121,7 @@ async def relay_websocket(
         autoping=False,
         max_msg_size=max_message + 1,  # aiohttp stops reading (and inflating) here
     )
+    client_ws.headers["Server"] = SERVER  # not aiohttp's version banner
     if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
