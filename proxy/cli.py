@@ -128,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-access-log", action="store_true", help="do not write an access log line per request"
     )
+    serve.add_argument(
+        "--debug",
+        action="store_true",
+        help="add CORS-Edge-Decision (decision, route, reason) to every response; "
+        "loopback listeners only, unless --debug-public",
+    )
+    serve.add_argument(
+        "--debug-public",
+        action="store_true",
+        help="allow --debug on any listener; the header then never names allowed origins",
+    )
 
     check = commands.add_parser("check", help="validate and lint a policy file; exit 1 on error")
     config_option(check)
@@ -186,6 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
         watch=args.watch,
         watch_interval=args.watch_interval,
         drain_delay=args.drain_delay,
+        debug=_debug_mode(args),
     )
     if args.worker_of_parent:
         from .worker import WorkerSpec, serve_worker
@@ -199,8 +211,21 @@ def _serve(args: argparse.Namespace) -> int:
         passed_on = ["--log-format", args.log_format] + (
             ["--no-access-log"] if args.no_access_log else []
         )
+        passed_on += [flag for flag in ("--debug", "--debug-public") if _flag(args, flag)]
         return serve_fleet(options, args.workers, passed_on)
     return serve(lambda: Service(options, observers))
+
+
+def _debug_mode(args: argparse.Namespace) -> str | None:
+    """None, "loopback" or "public" (proxy/debug.py). Hook for local dev mode: once
+    ``--allow-origin`` exists, it turns "loopback" on when the listener is loopback."""
+    if args.debug_public:
+        return "public"
+    return "loopback" if args.debug else None
+
+
+def _flag(args: argparse.Namespace, flag: str) -> bool:
+    return bool(getattr(args, flag.removeprefix("--").replace("-", "_")))
 
 
 def _load(path: str) -> Config | None:

@@ -95,10 +95,14 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
 
 
 def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
-    """Upstream response headers minus hop-by-hop and ``Access-Control-*``."""
+    """Upstream response headers minus hop-by-hop, ``Access-Control-*`` and
+    ``CORS-Edge-*`` (cors-edge's own: an upstream's must never pass for the edge's)."""
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
     return [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in dropped and not name.lower().startswith("access-control-")
+        if name.lower() not in dropped and not name.lower().startswith(_OWNED_PREFIXES)
     ]
+
+
+_OWNED_PREFIXES = ("access-control-", "cors-edge-")

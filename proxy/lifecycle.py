@@ -38,6 +38,7 @@ from aiohttp import web
 
 from .accesslog import UpstreamErrorLog
 from .admin import AdminState, start_admin
+from .debug import debug_annotator
 from .forward import Upstream
 from .loader import PolicyError, load_policy_file
 from .metrics import Metrics
@@ -67,6 +68,7 @@ class ServeOptions:
     watch: bool = False
     watch_interval: float = 1.0
     drain_delay: float = 0.0
+    debug: str | None = None  # None, "loopback" (--debug) or "public" (proxy/debug.py)
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -90,7 +92,8 @@ class Service:
     ) -> None:
         self.options = options
         self.metrics = metrics if metrics is not None else Metrics()
-        self.holder = PolicyHolder(self.load())
+        config = self.load()
+        self.holder = PolicyHolder(config, debug_annotator(options.debug, config.listen))
         policies = self.holder.current
         self.upstream = Upstream(policies.upstream, policies.timeouts, policies.limits)
         # Upstream failures are always explained on stderr; the access log is optional.
