@@ -1,0 +1,145 @@
+"""proxy/debug.py: the CORS-Edge-Decision header, explain's words, the loopback rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.cors import Decision, Verdict, VerdictCache, decide
+from proxy.debug import (
+    HEADER,
+    DebugRefused,
+    annotator,
+    debug_annotator,
+    decision_words,
+    header_value,
+    is_loopback,
+    listener_refusal,
+    with_debug_header,
+)
+from proxy.loader import load_policy_text
+from proxy.records import PolicyHolder
+
+CONFIG = load_policy_text(
+    "unmatched: block\n"
+    "routes:\n  - path: /api/**\n    origins: [http://localhost:3000]\n"
+    "    supports_credentials: true\n    expose_headers: [X-Total-Count]\n"
+    "    methods: [GET, PUT]\n"
+    "  - path: /plain/**\n    origins: [http://localhost:3000]\n"
+    "  - path: /public/**\n    origins: '*'\n"
+)
+ROUTES = CONFIG.routes
+APP = "http://localhost:3000"
+API = 'route="routes[0] path /api/**"'
+
+
+def _debug(verdict: Verdict) -> str:
+    return dict(with_debug_header(verdict, header_value(verdict)).answer_headers())[HEADER]
+
+
+def test_the_header_says_decision_route_and_reason_in_explains_words() -> None:
+    verdict = decide(ROUTES, "GET", "/api/x", ["https://evil.test"])
+    assert decision_words(verdict) == (
+        "blocked: origin https://evil.test is not allowed by routes[0] path /api/**"
+    )
+    assert header_value(verdict) == (
+        f'blocked; {API}; reason="origin https://evil.test is not allowed by '
+        'routes[0] path /api/**"'
+    )
+    no_route = decide(ROUTES, "GET", "/admin", [APP], block_unmatched=True)
+    assert header_value(no_route).startswith("blocked; route=none; reason=")
+
+
+def test_the_header_is_one_safe_line_whatever_the_words() -> None:
+    verdict = Verdict(Decision.BLOCKED, None, (), None, 'say "hi" \\ to\r\nX-Evil: 1 \u00e9\u2603')
+    value = header_value(verdict, hint="\x00more")
+    assert value == 'blocked; route=none; reason="say \\"hi\\" \\\\ to??X-Evil: 1 ??; ?more"'
+    assert value.isascii() and "\r" not in value and "\n" not in value
+
+
+def test_every_answer_carries_it_refusals_too() -> None:
+    refused = decide(ROUTES, "OPTIONS", "/api/x", [APP], request_method="PATCH")
+    blocked = decide(ROUTES, "GET", "/api/x", ["https://evil.test"])
+    bad = decide(ROUTES, "GET", "/api/%2e%2e/x", [APP])
+    for verdict in (refused, blocked, bad):
+        headers = with_debug_header(verdict, "v").answer_headers()
+        assert (HEADER, "v") in headers
+        assert not any(name.startswith("Access-Control-") for name, _ in headers)
+    assert bad.decision is Decision.BAD_PATH
+
+
+def test_it_is_exposed_where_the_origin_is_stamped_on_an_actual_response() -> None:
+    listed = with_debug_header(decide(ROUTES, "GET", "/api/x", [APP]), "v")
+    assert ("Access-Control-Expose-Headers", f"X-Total-Count, {HEADER}") in listed.headers
+    plain = with_debug_header(decide(ROUTES, "GET", "/plain/x", [APP]), "v")
+    assert ("Access-Control-Expose-Headers", HEADER) in plain.headers
+    public = with_debug_header(decide(ROUTES, "GET", "/public/x", []), "v")
+    assert ("Access-Control-Expose-Headers", HEADER) in public.headers
+
+
+def test_a_preflight_answer_lists_nothing_to_expose() -> None:
+    preflight = decide(ROUTES, "OPTIONS", "/api/x", [APP], request_method="PUT")
+    annotated = with_debug_header(preflight, "v")
+    assert annotated.headers == preflight.headers
+    assert (HEADER, "v") in annotated.answer_headers()
+
+
+def test_a_verdict_without_debug_has_no_header() -> None:
+    headers = decide(ROUTES, "GET", "/api/x", [APP]).answer_headers()
+    assert HEADER not in dict(headers)
+    assert dict(headers)["Access-Control-Expose-Headers"] == "X-Total-Count"
+
+
+def test_the_cache_builds_the_header_once_per_verdict() -> None:
+    calls: list[tuple[str, ...]] = []
+    annotate = annotator(public=False)
+
+    def counting(verdict: Verdict, origins: object) -> Verdict:
+        calls.append(tuple(origins))  # type: ignore[arg-type]
+        return annotate(verdict, origins)  # type: ignore[arg-type]
+
+    cache = VerdictCache(CONFIG, annotate=counting)
+    args = ("GET", "/api/x", [APP], None, None, None, "http", "edge")
+    first = cache.decide(*args)
+    again = cache.decide(*args)
+    assert first is again and calls == [(APP,)]
+    assert dict(first.answer_headers())[HEADER].startswith("allowed; ")
+
+
+def test_the_holder_keeps_its_annotator_across_swaps() -> None:
+    holder = PolicyHolder(CONFIG, annotator(public=True))
+    holder.swap(CONFIG)
+    verdict = holder.snapshot.verdicts.decide(
+        "GET", "/api/x", [APP], None, None, None, "http", "edge"
+    )
+    assert HEADER in dict(verdict.answer_headers())
+    plain = PolicyHolder(CONFIG).snapshot.verdicts.decide(
+        "GET", "/api/x", [APP], None, None, None, "http", "edge"
+    )
+    assert HEADER not in dict(plain.answer_headers())
+
+
+@pytest.mark.parametrize(
+    ("listen", "loopback"),
+    [
+        ("127.0.0.1:8080", True),
+        ("127.8.9.1:0", True),
+        ("localhost:8080", True),
+        ("[::1]:8080", True),
+        ("0.0.0.0:8080", False),
+        ("[::]:8080", False),
+        (":8080", False),
+        ("192.168.1.10:8080", False),
+        ("edge.internal:8080", False),
+    ],
+)
+def test_loopback_listeners(listen: str, loopback: bool) -> None:
+    assert is_loopback(listen) is loopback
+    assert (listener_refusal(listen) is None) is loopback
+
+
+def test_debug_on_a_public_listener_needs_debug_public() -> None:
+    assert debug_annotator(None, "0.0.0.0:8080") is None
+    with pytest.raises(DebugRefused, match="--debug-public"):
+        debug_annotator("loopback", "0.0.0.0:8080")
+    assert debug_annotator("public", "0.0.0.0:8080") is not None
+    assert debug_annotator("loopback", "127.0.0.1:8080") is not None
