@@ -15,18 +15,22 @@ refuses to start on a non-loopback listener (:func:`listener_refusal`) unless
 ``--debug-public`` is given; the public header never names an allowed origin (no
 near-miss hint).
 
-Pure: no aiohttp, no I/O.
+Pure but for :func:`debug_annotator`'s one start-up log line: no aiohttp, no I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import re
 from collections.abc import Callable, Sequence
 
 from .cors import Decision, Verdict
+from .nearmiss import nearest
 from .policy import TOKEN_RE, RoutePolicy
+
+log = logging.getLogger("cors_edge")
 
 HEADER = "CORS-Edge-Decision"
 Annotator = Callable[[Verdict, Sequence[str]], Verdict]
@@ -45,16 +49,11 @@ def decision_words(verdict: Verdict) -> str:
 
 def refused_origin_hint(route: RoutePolicy | None, origin: str, allowed: bool) -> str | None:
     """The near-miss hint for an ``origin`` the route refused: the nearest allowed origin
-    and what differs, or None (origin allowed, no route, or nothing near)."""
+    and what differs (proxy/nearmiss.py), or None (origin allowed, no route, none near)."""
     if route is None or allowed:
         return None
-    # Imported here: proxy.nearmiss (helper browser's) may land on main after this module.
-    try:
-        from .nearmiss import nearest  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # pragma: no cover - until proxy/nearmiss.py is on main
-        return None
     miss = nearest(origin, route.origin_sources)
-    return None if miss is None else str(miss.hint)
+    return None if miss is None else miss.hint
 
 
 def verdict_hint(verdict: Verdict, origin_values: Sequence[str]) -> str | None:
@@ -146,13 +145,22 @@ class DebugRefused(OSError):
 
 
 def debug_annotator(mode: str | None, listen: str) -> Annotator | None:
-    """The verdict annotator for ``serve``'s debug ``mode`` (None: off, ``loopback``:
-    ``--debug``, ``public``: ``--debug-public``) on ``listen``; raises
-    :class:`DebugRefused` for ``--debug`` on a listener that is not loopback."""
-    if mode is None:
+    """The verdict annotator for ``serve``'s debug ``mode`` on ``listen``, said in one
+    start-up log line. Modes: None (off), ``loopback`` (``--debug``: raises
+    :class:`DebugRefused` on a listener that is not loopback), ``public``
+    (``--debug-public``), ``auto`` (``--allow-origin``: on when the listener is loopback,
+    else off)."""
+    if mode is None or (mode == "auto" and not is_loopback(listen)):
         return None
-    if mode != "public":
+    if mode == "loopback":
         refusal = listener_refusal(listen)
         if refusal is not None:
             raise DebugRefused(refusal)
-    return annotator(public=mode == "public")
+    public = mode == "public"
+    log.info(
+        "debug: every response says %s (decision, route, reason%s)%s",
+        HEADER,
+        "" if public else ", nearest allowed origin",
+        " by default with --allow-origin on loopback" if mode == "auto" else "",
+    )
+    return annotator(public=public)

@@ -22,6 +22,7 @@ from .forward import Upstream
 from .lifecycle import ServeOptions
 from .loader import PolicyError, load_policy_bytes
 from .policy import Config
+from .policyread import BoundedReader
 from .supervisor import FleetOptions, Supervisor
 
 log = logging.getLogger("cors_edge")
@@ -71,12 +72,11 @@ async def run_fleet(supervisor: Supervisor, upstream: Upstream) -> int:
 def serve_fleet(options: ServeOptions, workers: int, worker_args: Sequence[str]) -> int:
     """``serve --workers N`` with N > 1: validate, then supervise (exit status of the whole)."""
 
+    reader = BoundedReader(options.config)  # regular files only, bounded in size and time
+
     def load() -> tuple[Config, bytes]:
         source = str(options.config)
-        try:
-            text = options.config.read_bytes()
-        except OSError as error:
-            raise PolicyError(source, 0, "(file)", f"cannot read: {error.strerror}") from None
+        text = reader.read_blocking()
         config = load_policy_bytes(text, source)
         return (
             dataclasses.replace(

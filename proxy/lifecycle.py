@@ -40,9 +40,10 @@ from .accesslog import UpstreamErrorLog
 from .admin import AdminState, start_admin
 from .debug import debug_annotator
 from .forward import Upstream
-from .loader import PolicyError, load_policy_file
+from .loader import PolicyError, load_policy_bytes
 from .metrics import Metrics
 from .policy import Config
+from .policyread import BoundedReader, PolicySource
 from .protocol import EdgeHTTPServer
 from .records import Observer, PolicyHolder
 from .runtime import install_event_loop_policy, keep_freed_memory
@@ -68,17 +69,13 @@ class ServeOptions:
     watch: bool = False
     watch_interval: float = 1.0
     drain_delay: float = 0.0
-    debug: str | None = None  # None, "loopback" (--debug) or "public" (proxy/debug.py)
+    policy_source: PolicySource | None = None  # None: the file; serve --allow-origin sets one
+    debug: str | None = None  # None, "loopback", "public" or "auto" (proxy/debug.py)
 
 
 def split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of the file's bytes (the same digest Config.sha256 holds)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class Service:
@@ -92,6 +89,7 @@ class Service:
     ) -> None:
         self.options = options
         self.metrics = metrics if metrics is not None else Metrics()
+        self._policy_reader = options.policy_source or BoundedReader(options.config)
         config = self.load()
         self.holder = PolicyHolder(config, debug_annotator(options.debug, config.listen))
         policies = self.holder.current
@@ -118,7 +116,10 @@ class Service:
         self.admin_address: tuple[str, int] | None = None
 
     def load(self) -> Config:
-        policies = load_policy_file(self.options.config)
+        return self.compile(self._policy_reader.read_blocking())  # bounded: proxy.policyread
+
+    def compile(self, raw: bytes) -> Config:
+        policies = load_policy_bytes(raw, self._policy_reader.source)
         options = self.options
         return dataclasses.replace(
             policies,
@@ -136,12 +137,14 @@ class Service:
         task.add_done_callback(self._reload_tasks.discard)
 
     async def reload_in_background(self, reason: str) -> bool:
-        """Read and compile the file on a worker thread (a big policy takes a while),
+        """Read the file off the loop, bounded in size and time (proxy.policyread: a stuck
+        read wedges nothing), compile it on a worker thread (a big policy takes a while),
         then swap it in on the event loop, atomically with respect to requests."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             try:
-                policies = await loop.run_in_executor(None, self.load)
+                raw = await self._policy_reader.read()
+                policies = await loop.run_in_executor(None, self.compile, raw)
             except Exception as error:
                 self._load_failed(reason, error)
                 return False
@@ -215,7 +218,7 @@ class Service:
         A Kubernetes ConfigMap volume swaps a ``..data`` symlink to a new directory;
         no inotify event reaches a watch on the file itself, and the mtime seen
         through the path can go backwards. Hashing the content read through the path
-        catches every swap. The file is small and read once per interval: no busy loop.
+        catches every swap. Read once per interval, off the loop and bounded.
         """
         path = self.options.config
         interval = max(self.options.watch_interval, 0.05)
@@ -224,15 +227,12 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             try:
-                digest = file_digest(path)
-            except OSError as error:
+                digest = hashlib.sha256(await self._policy_reader.read()).hexdigest()
+            except PolicyError as error:
                 if not missing:  # say it once, not every interval
-                    log.warning(
-                        "watch: cannot read %s (%s); keeping generation %d",
-                        path,
-                        error.strerror or error,
-                        self.holder.generation,
-                    )
+                    why = error.message.removeprefix("cannot read: ")
+                    log.warning("watch: cannot read %s (%s); keeping generation %d", path, why,
+                                self.holder.generation)  # fmt: skip
                 missing = True
                 continue
             if missing:

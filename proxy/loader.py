@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,10 +23,17 @@ from .drafts import Located, PolicyError, PolicyFields, RouteDraft, Where, built
 from .lint import lint, lint_scheme
 from .policy import Config, Limits, RoutePolicy, Scheme, Timeouts, Unmatched
 from .policyfields import POLICY_KEYS, FieldReader
+from .policyread import FixedPolicy, read_policy_bytes
 from .routes import PathRule, RouteTable
 from .yamlwalk import Fields, UnreadableScalar, Walker, compose, is_null
 
-__all__ = ["PolicyError", "load_policy_file", "load_policy_text"]
+__all__ = [
+    "PolicyError",
+    "load_policy_bytes",
+    "load_policy_file",
+    "load_policy_text",
+    "local_dev_policy",
+]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -246,13 +253,9 @@ def load_policy_text(text: str, source: str = "<string>") -> Config:
 
 
 def load_policy_file(path: str | Path) -> Config:
-    """Read and compile a policy file; errors name the path as given."""
-    source = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise PolicyError(source, 0, "(file)", f"cannot read: {error.strerror}") from None
-    return load_policy_bytes(raw, source)
+    """Read and compile a policy file (a regular file, at most MAX_POLICY_BYTES);
+    errors name the path as given."""
+    return load_policy_bytes(read_policy_bytes(Path(path)), str(path))
 
 
 def load_policy_bytes(raw: bytes, source: str) -> Config:
@@ -263,3 +266,26 @@ def load_policy_bytes(raw: bytes, source: str) -> Config:
         line = raw[: error.start].count(b"\n") + 1
         raise PolicyError(source, line, "(file)", "not valid UTF-8") from None
     return load_policy_text(text, source)
+
+
+def local_dev_policy(origins: Sequence[str], *, credentials: bool) -> FixedPolicy:
+    """The policy ``serve --allow-origin O ... [--allow-credentials]`` stands for
+    (DESIGN.md "Local development in one line"): one route ``/**`` allowing the listed
+    origins, every method and every requested header (answered as lists, as ``"*"``
+    is in a file), credentials when asked; on loopback, plain http. It is written as
+    a policy document and validated like any file, so the rules are the same;
+    PolicyError if an origin is not one (or ``"*"`` is asked with credentials)."""
+    listed: str | list[str] = "*" if list(origins) == ["*"] else list(origins)
+    route = {"path": "/**", "origins": listed, "methods": "*", "allow_headers": "*"}
+    document = {
+        "listen": "127.0.0.1:8080",
+        "public_scheme": "http",
+        "routes": [{**route, "supports_credentials": credentials}],
+    }
+    text = yaml.safe_dump(document, sort_keys=False)
+    source = (
+        f"--allow-origin {' '.join(origins)} (no policy file: one route /** for every "
+        f"method and requested header, {'with' if credentials else 'without'} credentials)"
+    )
+    load_policy_text(text, source)  # refuse now, at start, with the loader's own words
+    return FixedPolicy(text, source)

@@ -40,6 +40,7 @@ from pathlib import Path
 from .control import ChannelClosed, Message, ParentChannel
 from .loader import PolicyError
 from .policy import Config
+from .policyread import BoundedReader
 
 log = logging.getLogger("cors_edge")
 
@@ -320,12 +321,12 @@ class Supervisor:
         """--watch for the whole: the parent reloads when the file's content changes
         (every worker then moves through the same two-phase reload as on SIGHUP)."""
         interval = max(self.options.watch_interval, 0.05)
-        loop = asyncio.get_running_loop()
+        reader = BoundedReader(self.options.config_path)  # a FIFO or hung mount wedges nothing
         while True:
             await asyncio.sleep(interval)
             try:
-                text = await loop.run_in_executor(None, self.options.config_path.read_bytes)
-            except OSError:
+                text = await reader.read()
+            except PolicyError:
                 continue
             if hashlib.sha256(text).hexdigest() != self.current.config.sha256:
                 await self.reload("file changed")

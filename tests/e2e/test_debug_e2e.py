@@ -13,11 +13,12 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.http import fetch
-from tests.support import REPO, Edge, EdgeFactory, Upstream
+from tests.support import REPO, Edge, EdgeFactory, Upstream, start_edge
 
 APP = "http://localhost:3000"
 EVIL = "http://127.0.0.1:3001"
@@ -189,3 +190,41 @@ async def test_workers_pass_debug_on(edge_factory: EdgeFactory) -> None:
         answer = await fetch("GET", edge.url + "/api/items", {"Origin": EVIL})
         assert answer.status == 403
         assert answer.headers[HEADER].startswith(f"blocked; {API}; ")
+
+
+async def test_loopback_debug_names_the_near_miss(debug_edges: dict[str, Edge]) -> None:
+    answer = await fetch("GET", debug_edges["live"].url + "/api/items", {"Origin": EVIL})
+    assert answer.headers[HEADER] == (
+        f'blocked; {API}; reason="origin {EVIL} is not allowed by routes[0] path /api/**; '
+        f"nearest allowed origin: {APP}; differs in host: 127.0.0.1, allowed localhost; "
+        'port: 3001, allowed 3000"'
+    )
+
+
+async def test_debug_public_never_names_an_allowed_origin(edge_factory: EdgeFactory) -> None:
+    edge = edge_factory(POLICY, "--debug-public")
+    for origin in (EVIL, "http://localhost:3001", "http://localhost:3000/"):
+        for method, extra in (("GET", {}), ("OPTIONS", {"Access-Control-Request-Method": "PUT"})):
+            answer = await fetch(method, edge.url + "/api/items", {"Origin": origin, **extra})
+            assert answer.status == 403
+            value = answer.headers[HEADER]
+            assert value.split(";")[0] in ("blocked", "preflight_refused")
+            assert APP not in value and "nearest" not in value
+
+
+async def test_local_dev_mode_debugs_by_default_on_loopback(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    edge = start_edge(tmp_path / "absent.yaml", upstream.url, "--allow-origin", APP)
+    try:
+        edge.stderr.wait_for(r"debug: every response says CORS-Edge-Decision .*by default")
+        allowed = await fetch("GET", edge.url + "/api/items", {"Origin": APP})
+        assert allowed.headers[HEADER].startswith('allowed; route="routes[0] path /**"; ')
+        assert HEADER in allowed.headers["Access-Control-Expose-Headers"]
+        refused = await fetch("GET", edge.url + "/api/items", {"Origin": "http://localhost:5173"})
+        assert (
+            "nearest allowed origin: http://localhost:3000; differs in port"
+            in (refused.headers[HEADER])
+        )
+    finally:
+        edge.stop()

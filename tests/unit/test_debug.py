@@ -143,3 +143,41 @@ def test_debug_on_a_public_listener_needs_debug_public() -> None:
         debug_annotator("loopback", "0.0.0.0:8080")
     assert debug_annotator("public", "0.0.0.0:8080") is not None
     assert debug_annotator("loopback", "127.0.0.1:8080") is not None
+
+
+@pytest.mark.parametrize(
+    ("origin", "differs"),
+    [
+        ("http://localhost:3001", "port: 3001, allowed 3000"),
+        ("https://localhost:3000", "scheme: https, allowed http"),
+        ("http://localhost:3000/", "a trailing slash"),
+        ("http://127.0.0.1:3000", "host: 127.0.0.1, allowed localhost"),
+        ("http://www.localhost:3000", "www.: www.localhost, allowed localhost"),
+    ],
+)
+def test_a_refused_origin_is_told_its_near_miss_on_loopback(origin: str, differs: str) -> None:
+    blocked = decide(ROUTES, "GET", "/api/x", [origin])
+    preflight = decide(ROUTES, "OPTIONS", "/api/x", [origin], request_method="GET")
+    for verdict in (blocked, preflight):
+        assert verdict.decision in (Decision.BLOCKED, Decision.PREFLIGHT_REFUSED)
+        value = dict(annotator(public=False)(verdict, [origin]).answer_headers())[HEADER]
+        assert f"; nearest allowed origin: {APP}; differs in " in value
+        assert differs in value
+        # the public header says why, never what would have been allowed
+        public = dict(annotator(public=True)(verdict, [origin]).answer_headers())[HEADER]
+        assert APP not in public and "nearest" not in public
+        assert public.startswith(f"{verdict.decision.value}; {API}; reason=")
+
+
+def test_no_hint_when_the_origin_is_not_what_failed() -> None:
+    method = decide(ROUTES, "OPTIONS", "/api/x", [APP], request_method="DELETE")
+    assert method.decision is Decision.PREFLIGHT_REFUSED
+    value = dict(annotator(public=False)(method, [APP]).answer_headers())[HEADER]
+    assert "nearest" not in value and "method DELETE is not in" in value
+    far = decide(ROUTES, "GET", "/api/x", ["https://evil.test"])
+    assert "nearest" not in dict(annotator(public=False)(far, ["https://evil.test"]).extra)[HEADER]
+
+
+def test_local_dev_mode_turns_debug_on_only_on_loopback() -> None:
+    assert debug_annotator("auto", "127.0.0.1:8080") is not None
+    assert debug_annotator("auto", "0.0.0.0:8080") is None  # off, not refused

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.lifecycle import ServeOptions, Service, file_digest, split_address
+from proxy.lifecycle import ServeOptions, Service, split_address
 from tests.e2e.http import fetch
 from tests.support import Upstream
 
@@ -24,14 +24,6 @@ def test_split_address() -> None:
     assert split_address("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert split_address("[::1]:9901") == ("::1", 9901)
     assert split_address(":8080") == ("0.0.0.0", 8080)
-
-
-def test_file_digest_is_the_configs_sha256(tmp_path: Path) -> None:
-    from proxy.loader import load_policy_file
-
-    path = tmp_path / "policy.yaml"
-    path.write_text(POLICY)
-    assert file_digest(path) == load_policy_file(path).sha256
 
 
 async def test_a_service_serves_then_drains(tmp_path: Path, upstream: Upstream) -> None:
