@@ -194,7 +194,15 @@ def upload() -> Response:
             break
         received += len(piece)
         digest.update(piece)
-    return jsonify(received=received, sha256=digest.hexdigest())
+    if request.args.get("framing") != "1":
+        return jsonify(received=received, sha256=digest.hexdigest())
+    # ?framing=1: also the framing headers as Flask saw them (bodies arrive as sent).
+    return jsonify(
+        received=received,
+        sha256=digest.hexdigest(),
+        content_encoding=request.headers.get("Content-Encoding"),
+        content_length=request.headers.get("Content-Length"),
+    )
 
 
 if __name__ == "__main__":

@@ -192,10 +192,32 @@ class UpstreamErrorLog:
                     f"upstream {upstream} failed while receiving the request body ({request}): "
                     "see the app's log."
                 )
+            case ErrorKind.BAD_RESPONSE:
+                return (
+                    f"upstream {upstream} sent a response cors-edge cannot relay ({request}): "
+                    f"{error.detail or 'invalid HTTP'}; header size limits are "
+                    "limits.max_upstream_header_line and limits.max_upstream_header_bytes."
+                )
             case ErrorKind.BODY_TOO_LARGE:
                 return (
                     f"request body too large ({request}): raise limits.max_body_bytes if this "
                     "upload is legitimate."
+                )
+            case ErrorKind.CLIENT_BODY_INCOMPLETE:
+                return (
+                    f"client broke off its request body ({request}): a cancelled upload, "
+                    "not an upstream failure."
+                )
+            case ErrorKind.CLIENT_ABORTED:
+                return (
+                    f"client went away after {record.bytes_sent} bytes of the response "
+                    f"({record.method} {record.path}): a cancelled download, not an upstream "
+                    "failure."
+                )
+            case ErrorKind.WEBSOCKET_HANDSHAKE:
+                return (
+                    f"upstream {upstream} did not accept a WebSocket upgrade ({request}): it "
+                    "answered without switching protocols; is this path a WebSocket endpoint?"
                 )
             case ErrorKind.CLIENT_BODY_TIMEOUT:
                 return (

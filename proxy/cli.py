@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, probe_cli
+from . import __version__, migrate_cli, probe_cli
 from .explain import run as run_explain
 from .loader import PolicyError, load_policy_file, local_dev_policy
 from .policy import Config
@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("path", help="request path (and query), as the browser sends it")
     probe_cli.add_parser(commands, _seconds)
+    migrate_cli.add_commands(commands, config_option)  # import, test
     return parser
 
 
@@ -186,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args)
     if args.command == "probe":
         return probe_cli.run(args)
+    if args.command in migrate_cli.COMMANDS:
+        return migrate_cli.run(args)
     policies = _load(args.config)
     return 1 if policies is None else run_explain(args, policies)
 

@@ -68,10 +68,18 @@ def verdict_hint(verdict: Verdict, origin_values: Sequence[str]) -> str | None:
 
 
 def header_value(verdict: Verdict, hint: str | None = None) -> str:
-    """``<decision>; route=<name>; reason="<reason>[; <hint>]"``, one safe header line."""
-    route = verdict.route.name if verdict.route is not None else "none"
+    """``<decision>; route=<name>; reason="<reason>[; <hint>]"``, one safe header line.
+    On an ``enforce: shadow`` route (everything forwarded, the app's own CORS headers
+    kept) the decision reads ``shadow:<decision>``, as in the access log."""
+    route = verdict.route
+    name = route.name if route is not None else "none"
+    decision = (
+        f"shadow:{verdict.decision.value}"
+        if route is not None and route.shadow
+        else (verdict.decision.value)
+    )
     reason = verdict.reason if hint is None else f"{verdict.reason}; {hint}"
-    return f"{verdict.decision.value}; route={_param(route)}; reason={_quoted(reason)}"
+    return f"{decision}; route={_param(name)}; reason={_quoted(reason)}"
 
 
 def annotator(*, public: bool) -> Annotator:

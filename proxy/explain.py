@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, policies: Config) -> int:
         _print_verdict(verdict, policies, args.origin, cross_origin)
         if verdict.decision is Decision.NO_ROUTE:
             print("  browser:  depends on the upstream's answer (cors-edge probe URL asks it)")
-            _print_exposure(verdict, cross_origin)
+            _print_exposure(verdict, cross_origin, preflight=True)
             print("\nthe browser needs a 2xx with CORS headers from the upstream to go on.")
             return 0
         check = check_preflight(
@@ -137,8 +137,8 @@ def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin
         print("  headers:  none")
 
 
-def _print_exposure(verdict: Verdict, cross_origin: bool) -> None:
-    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin)
+def _print_exposure(verdict: Verdict, cross_origin: bool, *, preflight: bool = False) -> None:
+    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin, preflight=preflight)
     if exposure is not None:
         print(f"  warning:  {exposure}")
 

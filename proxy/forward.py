@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -77,7 +78,14 @@ class UpstreamAddress:
         return cls(text.rstrip("/"), None)
 
 
-def _client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout | None:
+class ClientBodyIncomplete(Exception):
+    """The client hung up (or broke its framing) before its request body was complete."""
+
+
+ClientBodyFault = BodyTooLarge | ClientBodyTimeout | ClientBodyIncomplete
+
+
+def _client_body_fault(error: BaseException) -> ClientBodyFault | None:
     """The client-side cause of an upstream request failure, if that is what it was.
 
     aiohttp's client wraps an exception raised by the body iterator (in a
@@ -87,7 +95,7 @@ def _client_body_fault(error: BaseException) -> BodyTooLarge | ClientBodyTimeout
     for _ in range(5):
         if seen is None:
             break
-        if isinstance(seen, BodyTooLarge | ClientBodyTimeout):
+        if isinstance(seen, ClientBodyFault):
             return seen
         seen = seen.__cause__
     return None
@@ -101,14 +109,14 @@ async def limited_body(
     clients would otherwise hold an upstream connection for ever)."""
     received = 0
     while True:
-        if idle_timeout is None:
-            chunk = await content.readany()
-        else:
-            try:
-                async with asyncio.timeout(idle_timeout):
-                    chunk = await content.readany()
-            except TimeoutError:
-                raise ClientBodyTimeout from None
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await content.readany()
+        except TimeoutError:
+            raise ClientBodyTimeout from None
+        except (aiohttp.ClientPayloadError, ConnectionError) as error:
+            # The client went away mid-body: its doing, not the upstream's.
+            raise ClientBodyIncomplete from error
         if not chunk:
             return
         received += len(chunk)
@@ -148,8 +156,13 @@ def _upstream_error(error: BaseException, aborted: bool = False) -> RequestError
     return RequestError(kind, aborted)
 
 
-def _client_body_failure(fault: BodyTooLarge | ClientBodyTimeout) -> ForwardFailure:
-    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``."""
+def _client_body_failure(fault: ClientBodyFault) -> ForwardFailure:
+    """413 for a body past ``max_body_bytes``, 408 for a client silent past ``client_body``,
+    400 for a body the client broke off."""
+    if isinstance(fault, ClientBodyIncomplete):
+        return ForwardFailure(
+            RequestError(ErrorKind.CLIENT_BODY_INCOMPLETE), 400, "request body incomplete"
+        )
     if isinstance(fault, ClientBodyTimeout):
         return ForwardFailure(
             RequestError(ErrorKind.CLIENT_BODY_TIMEOUT), 408, "request body timed out"
@@ -157,11 +170,60 @@ def _client_body_failure(fault: BodyTooLarge | ClientBodyTimeout) -> ForwardFail
     return ForwardFailure(RequestError(ErrorKind.BODY_TOO_LARGE), 413, "request body too large")
 
 
-def _sending_failure(error: BaseException) -> ForwardFailure:
+def _bad_response(error: BaseException, limits: Limits) -> ForwardFailure | None:
+    """The upstream's response head refused by the parser (a header line past
+    ``limits.max_upstream_header_line``, malformed HTTP), said in words for the log.
+    aiohttp wraps the parser's exception (``ClientResponseError`` from a copy of it)."""
+    seen: BaseException | None = error
+    refused: HttpProcessingError | None = None
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, LineTooLong):
+            limit = limits.max_upstream_header_line
+            return _bad_response_failure(
+                f"a response header line over {limit} bytes (limits.max_upstream_header_line)"
+            )
+        if isinstance(seen, HttpProcessingError):
+            refused = seen
+        seen = seen.__cause__
+    if refused is None:
+        return None
+    reason = " ".join((refused.message or type(refused).__name__).split())[:200]
+    return _bad_response_failure(f"invalid response head ({reason})")
+
+
+def _bad_response_failure(detail: str) -> ForwardFailure:
+    error = RequestError(ErrorKind.BAD_RESPONSE, detail=detail)
+    return ForwardFailure(error, 502, "upstream sent an invalid response")
+
+
+def _handshake_failure(status: int) -> ForwardFailure:
+    """The upstream did not switch protocols. Its deliberate refusals (4xx: not found,
+    not authorised) are relayed; anything else (a 200, a redirect, a 101 with a wrong
+    ``Sec-WebSocket-Accept``, a 5xx) is not a WebSocket: 502, never the upstream's
+    status, which would tell the client a failed upgrade succeeded."""
+    if 400 <= status < 500:
+        return ForwardFailure(
+            RequestError(ErrorKind.UPSTREAM, detail="refused"),
+            status,
+            "upstream refused the WebSocket",
+        )
+    return ForwardFailure(
+        RequestError(ErrorKind.WEBSOCKET_HANDSHAKE),
+        502,
+        f"upstream answered the WebSocket upgrade with {status}",
+    )
+
+
+def _sending_failure(error: BaseException, limits: Limits) -> ForwardFailure:
     """What a failure to send a request (and get its response head) means."""
     fault = _client_body_fault(error)
     if fault is not None:  # the client's body, not the upstream
         return _client_body_failure(fault)
+    bad = _bad_response(error, limits)
+    if bad is not None:
+        return bad
     if isinstance(error, aiohttp.ClientPayloadError):
         return ForwardFailure(
             RequestError(ErrorKind.PAYLOAD), 502, "upstream failed while receiving the request"
@@ -247,27 +309,40 @@ class Upstream:
                 compress=None,
                 chunked=None,
             )
-        except (BodyTooLarge, ClientBodyTimeout, aiohttp.ClientError, OSError) as error:
-            raise _sending_failure(error) from error
+        except (
+            BodyTooLarge,
+            ClientBodyTimeout,
+            ClientBodyIncomplete,
+            aiohttp.ClientError,
+            OSError,
+        ) as error:
+            raise _sending_failure(error, self.limits) from error
+        limit = self.limits.max_upstream_header_bytes
+        if sum(len(name) + len(value) + 4 for name, value in response.raw_headers) > limit:
+            response.close()  # the body is never read: the connection cannot be reused
+            raise _bad_response_failure(
+                f"a response head over {limit} bytes (limits.max_upstream_header_bytes)"
+            )
         return UpstreamResponse(response)
 
     async def connect_websocket(
         self, raw_target: str, headers: CIMultiDict[str], protocols: list[str]
     ) -> aiohttp.ClientWebSocketResponse:
-        """Open a WebSocket upstream (no autoping, no size limit: a transparent relay).
-        Raises :class:`ForwardFailure` with the status the client gets."""
+        """Open a WebSocket upstream (no autoping: a transparent relay). Raises
+        :class:`ForwardFailure` with the status the client gets."""
         try:
             return await self._client().ws_connect(
                 self.url(raw_target),
                 headers=headers,
                 protocols=protocols,
                 autoping=False,
-                max_msg_size=0,
+                # aiohttp stops reading (and inflating) a message at this size: a small
+                # compressed frame cannot blow up in memory. The exact bound,
+                # limits.max_websocket_message, is the relay's (proxy.websocket).
+                max_msg_size=self.limits.max_websocket_message + 1,
             )
         except aiohttp.WSServerHandshakeError as error:
-            raise ForwardFailure(
-                _upstream_error(error), error.status or 502, "upstream refused the WebSocket"
-            ) from error
+            raise _handshake_failure(error.status) from error
         except (aiohttp.ClientError, OSError) as error:
             raise ForwardFailure(_upstream_error(error), 502, "upstream unavailable") from error
 
@@ -305,6 +380,9 @@ class Upstream:
                 sock_read=self.timeouts.read,
             ),
             read_bufsize=STREAM_CHUNK,
+            # aiohttp's default (8190) refuses legal heads (a 9 KB Content-Security-Policy).
+            max_line_size=self.limits.max_upstream_header_line,
+            max_field_size=self.limits.max_upstream_header_line,
         )
 
     async def close(self) -> None:

@@ -32,6 +32,33 @@ HOP_BY_HOP = frozenset(
     }
 )
 FORWARDED_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+# Headers a WSGI server, framework or middleware may read as routing or trust input
+# (the mount prefix, the path, the scheme, the client's address): gunicorn's
+# forwarder_headers (SCRIPT_NAME, PATH_INFO) and secure_scheme_headers (X-Forwarded-Proto,
+# -Protocol, -Ssl), Werkzeug's ProxyFix (X-Forwarded-For, -Proto, -Host, -Port, -Prefix),
+# and the common X-Script-Name / X-Original-URL style conventions. Only a peer in
+# trust_forwarded_from may set them; from anyone else they are dropped.
+ROUTING_HEADERS = frozenset(
+    {
+        "forwarded",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-path",
+        "x-forwarded-uri",
+        "x-forwarded-server",
+        "x-forwarded-ssl",
+        "x-forwarded-protocol",
+        "x-forwarded-scheme",
+        "x-script-name",
+        "x-scheme",
+        "x-url-scheme",
+        "x-original-url",
+        "x-original-uri",
+        "x-rewrite-url",
+        "x-real-ip",
+        "front-end-https",
+    }
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -58,12 +85,20 @@ def upstream_request_headers(
     scheme: str,
     trusted_peer: bool,
 ) -> CIMultiDict[str]:
-    """The headers to send upstream for a client request."""
+    """The headers to send upstream for a client request.
+
+    A name with ``_`` is never forwarded (nginx's default too): a WSGI server maps
+    ``-`` and ``_`` both to ``_``, so ``SCRIPT_NAME`` or ``X_Forwarded_For`` would
+    reach the application as routing or trust input (gunicorn takes ``SCRIPT_NAME``
+    and ``PATH_INFO`` headers from its front proxy, which is us).
+    """
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
+    if not trusted_peer:
+        dropped = dropped | ROUTING_HEADERS
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         lower = name.lower()
-        if lower in dropped or lower in FORWARDED_HEADERS:
+        if lower in dropped or lower in FORWARDED_HEADERS or "_" in lower:
             continue
         out.add(name, value)
     if "TE" in headers and "trailers" in headers["TE"].lower():
@@ -94,15 +129,17 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
-    """Upstream response headers minus hop-by-hop, ``Access-Control-*`` and
-    ``CORS-Edge-*`` (cors-edge's own: an upstream's must never pass for the edge's)."""
+def response_headers(
+    headers: CIMultiDictProxy[str], *, keep_cors: bool = False
+) -> list[tuple[str, str]]:
+    """Upstream response headers minus hop-by-hop, ``CORS-Edge-*`` (cors-edge's own: an
+    upstream's must never pass for the edge's) and (unless ``keep_cors``, for shadow
+    mode) ``Access-Control-*``."""
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
     return [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in dropped and not name.lower().startswith(_OWNED_PREFIXES)
+        if (lower := name.lower()) not in dropped
+        and not lower.startswith("cors-edge-")
+        and (keep_cors or not lower.startswith("access-control-"))
     ]
-
-
-_OWNED_PREFIXES = ("access-control-", "cors-edge-")

@@ -308,6 +308,9 @@ class Service:
         for site in list(runner.sites):
             await site.stop()  # the listening socket closes: new connections are refused
         await asyncio.sleep(0)  # let requests read before the close reach their handler
+        sockets = self.edge.websockets.going_away()  # 1001 now: they would never finish
+        if sockets:
+            log.info("draining: closed %d WebSocket%s (1001)", sockets, "" if sockets == 1 else "s")
         in_flight = self.edge.in_flight
         log.info(
             "draining: listener closed; waiting up to %.1f s for %d in-flight request%s",

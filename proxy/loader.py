@@ -45,9 +45,12 @@ _TOP_KEYS = frozenset(
 )
 _TIMEOUT_KEYS = frozenset(
     {"connect", "read", "client_header", "client_body", "keepalive", "upstream_idle"}
+    | {"client_send", "client_body_min_rate", "pool_wait", "websocket_idle"}  # issue 10
 )
 _LIMIT_KEYS = frozenset(
     {"max_body_bytes", "max_header_bytes", "max_headers", "max_upstream_connections"}
+    | {"max_upstream_header_line", "max_upstream_header_bytes"}
+    | {"max_websocket_message", "max_websockets"}
 )
 _POLICY_KEYS = POLICY_KEYS
 _ROUTE_KEYS = _POLICY_KEYS | {"path", "regex"}
@@ -219,7 +222,8 @@ def build_route(route: RouteDraft) -> RoutePolicy:
         max_age=_value(fields.max_age),
         send_wildcard=bool(_value(fields.send_wildcard)),
         allow_private_network=bool(_value(fields.allow_private_network)),
-        enforce=bool(_value(fields.enforce)),
+        enforce=bool(_value(fields.enforce)),  # "shadow" decides as enforced
+        shadow=_value(fields.enforce) == "shadow",
     )
 
 

@@ -93,6 +93,13 @@ class Metrics:
             ("kind",),
             registry=r,
         )
+        self.shadow_disagreements = Counter(
+            "cors_edge_shadow_disagreements",
+            "Requests on enforce: shadow routes where the browser's verdict under cors-edge's "
+            "policy (ours) differs from its verdict on the upstream's answer (upstream).",
+            ("route", "ours", "upstream"),
+            registry=r,
+        )
         # Label children bound once per combination: a request costs dict look-ups.
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
@@ -149,6 +156,8 @@ class Metrics:
             if errors is None:
                 errors = self._error_children[label] = self.upstream_errors.labels(label)
             errors.inc()
+        if record.shadow is not None:
+            self.shadow_disagreements.labels(route, *record.shadow).inc()
 
     # --- lifecycle ------------------------------------------------------------
 

@@ -43,6 +43,16 @@ class Timeouts:
     # Idle pooled upstream connections are dropped sooner than the upstream would drop them
     # (gunicorn's --keep-alive defaults to 2 s), so a request never lands on a closing one.
     upstream_idle: float = 1.5
+    # A client that reads nothing of its response for this long is cut off, so a slow or
+    # stalled reader cannot hold an upstream worker (the upstream blocks writing to us).
+    client_send: float = 60.0
+    # A request body must keep up this many bytes per second on average (after a grace
+    # of client_body seconds): a trickling upload cannot hold an upstream worker.
+    client_body_min_rate: float = 1024.0
+    # A request waiting longer than this for a free upstream connection gets a 503.
+    pool_wait: float = 10.0
+    # A relayed WebSocket with no message either way for this long is closed (1001).
+    websocket_idle: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +61,15 @@ class Limits:
     max_header_bytes: int = 8190  # one header line; longer is refused with 431
     max_headers: int = 100  # more header fields than this is refused with 431
     max_upstream_connections: int = 100  # requests beyond this wait for a free connection
+    # An upstream response head past these is answered 502 (a legal 9 KB CSP header passes).
+    max_upstream_header_line: int = 16 * 1024
+    max_upstream_header_bytes: int = 64 * 1024
+    # One WebSocket message (after permessage-deflate inflation), either direction;
+    # larger closes the socket with 1009.
+    max_websocket_message: int = 1024 * 1024
+    # Relayed WebSockets at once, on their own upstream connections (never the HTTP
+    # pool's); more are refused with 503.
+    max_websockets: int = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +90,7 @@ class RoutePolicy:
     send_wildcard: bool
     allow_private_network: bool
     enforce: bool
+    shadow: bool = False  # enforce: shadow: decide and compare, forward everything untouched
     # precomputed
     name: str = field(init=False)
     wildcard_response: bool = field(init=False)  # ACAO is a plain "*", never varies

@@ -60,6 +60,11 @@ class FieldReader:
                         "cors-edge always sends Vary where the answer varies, so shared "
                         "caches never serve one origin's answer to another; remove this key"
                     )
+            elif name == "enforce":
+                enforce = self.walk.scalar(node, child)
+                if not isinstance(enforce, bool) and enforce != "shadow":  # see proxy/shadow.py
+                    raise where.error(f"expected true, false or shadow, got {describe(node)}")
+                values[name] = Located(enforce, where)
             else:
                 assert name in _BOOLEAN_KEYS
                 values[name] = Located(self.walk.boolean(node, child), where)

@@ -224,7 +224,12 @@ class EdgeRequestHandler(RequestHandler):
                 verdict = self._refused_verdict(head, request.remote)
             except Exception:  # a refusal must never fail: answer without CORS headers
                 log.exception("could not work out the CORS headers of a refused request")
-        response = error_answer(verdict, status, _MESSAGES.get(status, "refused"))
+        # No body on an answer to HEAD (RFC 9112 §6.3); aiohttp cannot tell, as the
+        # request it hands over for a refused head is a placeholder.
+        head_only = head.startswith(b"HEAD ")
+        response = error_answer(
+            verdict, status, _MESSAGES.get(status, "refused"), head_only=head_only
+        )
         response.force_close()
         return response
 

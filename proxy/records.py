@@ -29,9 +29,12 @@ class ErrorKind(StrEnum):
     DISCONNECTED = "disconnected"  # the upstream closed the connection without answering
     PAYLOAD = "payload"  # the upstream failed while receiving the request body
     UPSTREAM = "upstream"  # any other upstream failure; the exception's name is the detail
+    BAD_RESPONSE = "bad_response"  # the upstream's answer is not valid HTTP; detail says why
     BODY_TOO_LARGE = "body_too_large"  # the client's body is past limits.max_body_bytes
     CLIENT_BODY_TIMEOUT = "client_body_timeout"  # the client went silent mid-body
     CLIENT_BODY_INCOMPLETE = "client_body_incomplete"  # the client stopped short of its body
+    CLIENT_ABORTED = "client_aborted"  # the client went away mid-response (a cancelled download)
+    WEBSOCKET_HANDSHAKE = "websocket_handshake"  # the upstream answered an upgrade with no 101
 
     @property
     def is_client(self) -> bool:
@@ -40,7 +43,12 @@ class ErrorKind(StrEnum):
 
 
 _CLIENT_KINDS = frozenset(
-    {ErrorKind.BODY_TOO_LARGE, ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE}
+    {
+        ErrorKind.BODY_TOO_LARGE,
+        ErrorKind.CLIENT_BODY_TIMEOUT,
+        ErrorKind.CLIENT_BODY_INCOMPLETE,
+        ErrorKind.CLIENT_ABORTED,
+    }
 )
 
 
@@ -50,7 +58,8 @@ class RequestError:
 
     kind: ErrorKind
     aborted: bool = False  # the response head was sent: the client saw a cut-off response
-    detail: str | None = None  # for ErrorKind.UPSTREAM: the exception's class name
+    # For ErrorKind.UPSTREAM the exception's class name; for BAD_RESPONSE what was wrong.
+    detail: str | None = None
 
     @property
     def label(self) -> str:
@@ -77,6 +86,7 @@ class RequestRecord:
     upstream_ms: float | None
     total_ms: float
     error: RequestError | None = None
+    shadow: tuple[str, str] | None = None  # (ours, upstream) on an enforce: shadow disagreement
     generation: int = 0
 
 

@@ -16,8 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
 from .cors import Verdict
@@ -27,9 +26,18 @@ from .headers import RequestHeaders, is_trusted, response_headers, upstream_requ
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
 from .sameorigin import client_scheme
-from .websocket import is_websocket_upgrade, relay_websocket
+from .shadow import ShadowLog, judge
+from .websocket import (
+    Relays,
+    is_websocket_upgrade,
+    may_carry_credentials,
+    relay_websocket,
+    strip_credentials,
+)
 
 log = logging.getLogger("cors_edge")
+
+LINGERING_TIME = 2.0  # seconds; see make_server
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are relayed in one piece
 
@@ -47,6 +55,8 @@ class EdgeServer:
         self.upstream = upstream
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
+        self.websockets = Relays()  # so that shutdown can close them with 1001
+        self.shadow_log = ShadowLog()
 
     def make_server(self) -> EdgeHTTPServer:
         config = self.holder.current
@@ -59,6 +69,13 @@ class EdgeServer:
             max_field_size=limits.max_header_bytes,
             max_headers=limits.max_headers,
             keepalive_timeout=timeouts.keepalive,
+            # Request bodies go upstream byte for byte, Content-Encoding and all: inflating
+            # them here would forward a body that no longer matches its headers.
+            auto_decompress=False,
+            # A body left unread after an edge answer (a refused upload, an Expect:
+            # 100-continue that gets no 100) is discarded for at most this long before
+            # the connection closes (aiohttp's default: 10 s, which also held up drains).
+            lingering_time=LINGERING_TIME,
             access_log=None,
         )
 
@@ -128,10 +145,15 @@ class EdgeServer:
             record.route = verdict.route.name if verdict.route else None
             record.origin = verdict.origin or request.headers.get("Origin")
             response: web.StreamResponse
-            if verdict.answered_at_edge:
+            shadow = verdict.route is not None and verdict.route.shadow
+            if shadow:
+                record.decision = f"shadow:{record.decision}"
+            if verdict.answered_at_edge and not shadow:
                 response = edge_answer(verdict, request)
             else:
-                response = await self._forward(request, snapshot, verdict, peer, trusted, record)
+                response = await self._forward(
+                    request, snapshot, verdict, peer, trusted, record, shadow=shadow
+                )
             record.status = response.status
             return response
         finally:
@@ -151,6 +173,8 @@ class EdgeServer:
         peer: str | None,
         trusted: bool,
         record: RequestRecord,
+        *,
+        shadow: bool = False,
     ) -> web.StreamResponse:
         config = snapshot.config
         max_body = config.limits.max_body_bytes
@@ -168,7 +192,15 @@ class EdgeServer:
         )
         raw_target = request.raw_path
         if is_websocket_upgrade(request):
-            return await relay_websocket(request, self.upstream, raw_target, out_headers, verdict)
+            browser_scheme = client_scheme(
+                config.public_scheme, request.headers.get("X-Forwarded-Proto"), trusted
+            )
+            # Shadow mode changes nothing the app sees; enforcing routes strip credentials.
+            if not shadow and not may_carry_credentials(verdict, request.headers, browser_scheme):
+                strip_credentials(out_headers)
+            return await relay_websocket(
+                request, self.upstream, raw_target, out_headers, verdict, record, self.websockets
+            )
         try:
             body: bytes | AsyncIterator[bytes] | None = None
             if has_body:
@@ -186,7 +218,7 @@ class EdgeServer:
             return _failed(verdict, failure, record)
         record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
         try:
-            return await self._relay(request, upstream_response, verdict, record)
+            return await self._relay(request, upstream_response, verdict, record, shadow=shadow)
         finally:
             upstream_response.release()
 
@@ -196,15 +228,24 @@ class EdgeServer:
         upstream_response: UpstreamResponse,
         verdict: Verdict,
         record: RequestRecord,
+        *,
+        shadow: bool = False,
     ) -> web.StreamResponse:
         out: CIMultiDict[str] = CIMultiDict()
-        vary_values: list[str] = []
-        for name, value in response_headers(upstream_response.headers):
-            if name.lower() == "vary":
-                vary_values.append(value)
-            else:
-                out.add(name, value)
-        out.extend(verdict.answer_headers(vary_values))
+        if shadow:
+            # The app's own answer, its CORS headers and Vary as it sent them; cors-edge
+            # only judges it next to its own verdict.
+            out.extend(response_headers(upstream_response.headers, keep_cors=True))
+            self._judge_shadow(request, verdict, upstream_response.status, out, record)
+            out.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
+        else:
+            vary_values: list[str] = []
+            for name, value in response_headers(upstream_response.headers):
+                if name.lower() == "vary":
+                    vary_values.append(value)
+                else:
+                    out.add(name, value)
+            out.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
         status, reason = upstream_response.status, upstream_response.reason
         if (
@@ -220,11 +261,44 @@ class EdgeServer:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
             return web.Response(status=status, reason=reason, headers=out, body=body)
+        # Of unknown length, the body goes chunked to HTTP/1.1 clients and
+        # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
+        # choice when no Content-Length is set; the close must then really come,
+        # whatever keep-alive the HTTP/1.0 client asked for.
         response = web.StreamResponse(status=status, reason=reason, headers=out)
-        if "Content-Length" not in out and status not in (204, 304):
-            response.enable_chunked_encoding()
+        if (
+            request.version < HttpVersion11
+            and "Content-Length" not in out
+            and request.method != "HEAD"
+            and status not in (204, 304)
+        ):
+            response.force_close()
         await response.prepare(request)
         return await _stream(request, upstream_response, response, record)
+
+    def _judge_shadow(
+        self,
+        request: web.BaseRequest,
+        verdict: Verdict,
+        status: int,
+        headers: CIMultiDict[str],
+        record: RequestRecord,
+    ) -> None:
+        get = request.headers.get
+        origin = get("Origin")
+        judgement = judge(
+            verdict,
+            origin=origin,
+            request_method=get("Access-Control-Request-Method"),
+            request_headers=get("Access-Control-Request-Headers"),
+            credentials="Cookie" in request.headers,
+            status=status,
+            upstream_headers=list(headers.items()),
+        )
+        if judgement is not None and judgement.disagrees:
+            record.shadow = (judgement.ours, judgement.upstream)
+            route = record.route or "none"
+            self.shadow_log(route, request.method, request.raw_path, origin or "", judgement)
 
 
 async def _stream(
@@ -233,24 +307,29 @@ async def _stream(
     response: web.StreamResponse,
     record: RequestRecord,
 ) -> web.StreamResponse:
-    """Relay the body piece by piece once the head is sent."""
+    """Send the head, then relay the body piece by piece."""
     try:
+        await response.prepare(request)
         while chunk := await upstream_response.next_chunk():
             await response.write(chunk)
             record.bytes_sent += len(chunk)
-    except (ForwardFailure, aiohttp.ClientError, OSError) as error:
+        await response.write_eof()
+    except ForwardFailure as failure:
         # Headers are gone already; abort so the client sees a broken response,
-        # never a truncated "success". (A failed write to the client is recorded
-        # as an aborted response under its exception's name, as it always was.)
-        if isinstance(error, ForwardFailure):
-            record.error = error.error
-        else:
-            record.error = RequestError(ErrorKind.UPSTREAM, True, type(error).__name__)
-        if request.transport is not None:
-            request.transport.abort()
-        return response
-    await response.write_eof()
+        # never a truncated "success".
+        record.error = failure.error
+        _abort(request)
+    except OSError:  # aiohttp's ClientConnectionResetError is one too
+        # Only a write to the client fails this way: the user went away (closed the
+        # tab, cancelled the download). Not an upstream failure.
+        record.error = RequestError(ErrorKind.CLIENT_ABORTED)
+        _abort(request)
     return response
+
+
+def _abort(request: web.BaseRequest) -> None:
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _failed(verdict: Verdict, failure: ForwardFailure, record: RequestRecord) -> web.Response:

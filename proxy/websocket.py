@@ -14,11 +14,13 @@ import contextlib
 
 import aiohttp
 from aiohttp import WSMsgType, web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from .cors import Verdict
+from .cors import Decision, Verdict
 from .edge_answers import error_answer
 from .forward import ForwardFailure, Upstream
+from .origins import parse_origin
+from .records import RequestRecord
 
 # Negotiated per hop by aiohttp on each side; the rest of the handshake is forwarded.
 _HANDSHAKE = frozenset(
@@ -30,6 +32,49 @@ _HANDSHAKE = frozenset(
         "sec-websocket-accept",
     }
 )
+
+
+# The credentials a browser attaches to a WebSocket handshake on its own.
+_CREDENTIALS = ("Cookie", "Authorization")
+
+
+def may_carry_credentials(
+    verdict: Verdict, headers: CIMultiDictProxy[str], scheme: str | None
+) -> bool:
+    """Whether an upgrade may take the user's cookies and HTTP auth upstream.
+
+    Browsers apply no CORS to WebSockets: a page on any site reads everything the
+    socket says, with the victim's cookies attached. So credentials go up only where
+    a credentialed CORS read would be allowed too: same-origin, non-browser (no
+    ``Origin``), or an allowed origin on a ``supports_credentials`` route. A
+    cross-origin upgrade anywhere else (``origins: "*"``, a route without credentials,
+    a refused origin under ``enforce: false``, a path no route covers) is stripped,
+    not refused: a public socket keeps working for everyone, anonymously.
+    ``scheme`` is the one the browser addressed (None when in doubt: then nothing is
+    same-origin, see :mod:`proxy.sameorigin`).
+    """
+    decision = verdict.decision
+    if decision in (Decision.SAME_ORIGIN, Decision.NO_ORIGIN):
+        return True
+    if decision is Decision.ALLOWED:
+        return verdict.route is not None and verdict.route.supports_credentials
+    if decision is Decision.NO_ROUTE:
+        origins = headers.getall("Origin", [])
+        if not origins:
+            return True
+        host = headers.get("Host")
+        self_origin = parse_origin(f"{scheme}://{host}") if host and scheme else None
+        return (
+            len(origins) == 1
+            and self_origin is not None
+            and (parse_origin(origins[0]) == self_origin)
+        )
+    return False
+
+
+def strip_credentials(headers: CIMultiDict[str]) -> None:
+    for name in _CREDENTIALS:
+        headers.popall(name, None)
 
 
 def is_websocket_upgrade(request: web.BaseRequest) -> bool:
@@ -47,10 +92,14 @@ async def relay_websocket(
     raw_target: str,
     out_headers: CIMultiDict[str],
     verdict: Verdict,
+    record: RequestRecord,
+    relays: Relays,
 ) -> web.StreamResponse:
     """Connect upstream first; only then accept the client, with the same subprotocol.
 
-    ``out_headers`` (the headers prepared for the upstream) is left as it is."""
+    A message past ``limits.max_websocket_message`` on either hop closes both sides
+    with 1009. ``out_headers`` (the headers prepared for the upstream) is left as it is.
+    """
     headers = CIMultiDict(
         (name, value) for name, value in out_headers.items() if name.lower() not in _HANDSHAKE
     )
@@ -63,45 +112,111 @@ async def relay_websocket(
     try:
         upstream_ws = await upstream.connect_websocket(raw_target, headers, protocols)
     except ForwardFailure as failure:
+        if failure.status >= 500:  # a 4xx is the upstream's deliberate refusal
+            record.error = failure.error
         return error_answer(verdict, failure.status, failure.message)
+    max_message = upstream.limits.max_websocket_message
     client_ws = web.WebSocketResponse(
         protocols=[upstream_ws.protocol] if upstream_ws.protocol else (),
         autoping=False,
-        max_msg_size=0,
+        max_msg_size=max_message + 1,  # aiohttp stops reading (and inflating) here
     )
     if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
-    async with upstream_ws:
-        pumps = [
-            asyncio.ensure_future(_pump(client_ws, upstream_ws)),
-            asyncio.ensure_future(_pump(upstream_ws, client_ws)),
-        ]
-        try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pump in pumps:
-                pump.cancel()
-            for pump in pumps:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
-    await client_ws.close()
+    relay = Relay(client_ws, upstream_ws, max_message)
+    relays.active.add(relay)
+    try:
+        async with upstream_ws:
+            await relay.run()
+    finally:
+        relays.active.discard(relay)
     return client_ws
 
 
-async def _pump(
-    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-) -> None:
-    async for message in source:
-        if message.type is WSMsgType.TEXT:
-            await sink.send_str(message.data)
-        elif message.type is WSMsgType.BINARY:
-            await sink.send_bytes(message.data)
-        elif message.type is WSMsgType.PING:
-            await sink.ping(message.data)
-        elif message.type is WSMsgType.PONG:
-            await sink.pong(message.data)
-        elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            break
-    await sink.close(code=source.close_code or 1000)
+class Relays:
+    """The WebSockets being relayed now, so shutdown can close them properly."""
+
+    def __init__(self) -> None:
+        self.active: set[Relay] = set()
+
+    def going_away(self) -> int:
+        """Close every relayed socket with 1001 Going Away (both sides); how many."""
+        for relay in list(self.active):
+            relay.going_away()
+        return len(self.active)
+
+
+AnyWebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+_CLOSE_WAIT = 2.0  # how long a close frame waits for the peer's answer
+
+
+class Relay:
+    """One relayed WebSocket: a pump each way; whichever side ends first decides the
+    close code both sides get."""
+
+    def __init__(
+        self,
+        client: web.WebSocketResponse,
+        upstream: aiohttp.ClientWebSocketResponse,
+        max_message: int,
+    ) -> None:
+        self.client = client
+        self.upstream = upstream
+        self.max_message = max_message
+        self.code: int | None = None  # the close code both sides get, once decided
+        self._stop = asyncio.Event()
+
+    def going_away(self) -> None:
+        """The edge is shutting down: end the relay with 1001 on both sides."""
+        if self.code is None:
+            self.code = 1001
+        self._stop.set()
+
+    async def run(self) -> None:
+        tasks = [
+            asyncio.ensure_future(self._pump(self.client, self.upstream)),
+            asyncio.ensure_future(self._pump(self.upstream, self.client)),
+            asyncio.ensure_future(self._stop.wait()),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self.going_away()  # cut at the end of the grace period: still say goodbye
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._close_both(self.code or 1000)
+
+    async def _pump(self, source: AnyWebSocket, sink: AnyWebSocket) -> None:
+        async for message in source:
+            kind = message.type
+            if kind is WSMsgType.ERROR:
+                # aiohttp closed the source: 1009 past its bound, 1002 on a protocol
+                # error. Its own close_code may say 1006 if the peer never answered.
+                data = message.data
+                self.code = data.code if isinstance(data, aiohttp.WebSocketError) else 1011
+                return
+            if kind in (WSMsgType.TEXT, WSMsgType.BINARY) and len(message.data) > self.max_message:
+                # aiohttp stopped at max_message + 1 bytes (inflated): this is the exact
+                # bound, the same on both hops.
+                self.code = 1009
+                return
+            if kind is WSMsgType.TEXT:
+                await sink.send_str(message.data)
+            elif kind is WSMsgType.BINARY:
+                await sink.send_bytes(message.data)
+            elif kind is WSMsgType.PING:
+                await sink.ping(message.data)
+            elif kind is WSMsgType.PONG:
+                await sink.pong(message.data)
+        self.code = source.close_code or 1000  # the source closed: its code
+
+    async def _close_both(self, code: int) -> None:
+        for ws in (self.client, self.upstream):
+            with contextlib.suppress(TimeoutError, ConnectionError, aiohttp.ClientError):
+                await asyncio.wait_for(ws.close(code=code), _CLOSE_WAIT)

@@ -37,6 +37,9 @@ routes:
     supports_credentials: true
   - path: /public/**
     origins: "*"
+  - path: /echo
+    origins: [http://localhost:3000]
+    enforce: shadow
 """
 
 
@@ -103,6 +106,13 @@ async def test_a_forwarded_allowed_response_carries_and_exposes_it(
         ),
         ("GET", "/api/%2e%2e/admin", {"Origin": APP}, 400, "bad_path; route=none; reason="),
         ("GET", "/admin/users", {}, 200, 'no_route; route=none; reason="no route matches"'),
+        (
+            "GET",
+            "/echo",
+            {"Origin": EVIL},
+            200,
+            f'shadow:blocked; route="routes[2] path /echo"; reason="origin {EVIL} is not allowed',
+        ),
     ],
 )
 async def test_edge_answers_and_unrouted_requests_carry_it(

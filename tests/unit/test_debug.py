@@ -181,3 +181,11 @@ def test_no_hint_when_the_origin_is_not_what_failed() -> None:
 def test_local_dev_mode_turns_debug_on_only_on_loopback() -> None:
     assert debug_annotator("auto", "127.0.0.1:8080") is not None
     assert debug_annotator("auto", "0.0.0.0:8080") is None  # off, not refused
+
+
+def test_a_shadow_route_says_shadow_as_the_access_log_does() -> None:
+    routes = load_policy_text(
+        "routes:\n  - path: /api/**\n    origins: [http://localhost:3000]\n    enforce: shadow\n"
+    ).routes
+    verdict = decide(routes, "GET", "/api/x", ["https://evil.test"])
+    assert header_value(verdict).startswith('shadow:blocked; route="routes[0] path /api/**"; ')

@@ -152,7 +152,7 @@ routes:
             "routes:\n  - {path: /a, origins: '*', enforce: maybe}\n",
             2,
             "routes[0].enforce",
-            "true or false",
+            "expected true, false or shadow",
         ),
         ("upstream: ftp://x\nroutes: []\n", 1, "upstream", "not of the form"),
         ("listen: 8080\nroutes: []\n", 1, "listen", "expected a non-empty string"),

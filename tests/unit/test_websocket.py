@@ -13,7 +13,8 @@ from multidict import CIMultiDict
 from proxy.cors import Decision, Verdict
 from proxy.forward import Upstream
 from proxy.policy import Limits, Timeouts
-from proxy.websocket import is_websocket_upgrade, relay_websocket
+from proxy.records import RequestRecord
+from proxy.websocket import Relays, is_websocket_upgrade, relay_websocket
 from tests.e2e.http import fetch
 
 from .inprocess import closed_port, running_edge
@@ -105,7 +106,10 @@ async def test_the_callers_headers_are_left_as_they_were(ws_upstream: str) -> No
         headers = CIMultiDict(request.headers)
         before = CIMultiDict(headers)
         verdict = Verdict(Decision.NO_ROUTE, None, (), None, "no route matches")
-        response = await relay_websocket(request, upstream, "/ws/echo", headers, verdict)
+        record = RequestRecord("GET", "/ws/echo", None, None, "no_route", 0, 0, None, 0.0)
+        response = await relay_websocket(
+            request, upstream, "/ws/echo", headers, verdict, record, Relays()
+        )
         seen.extend((before, headers))
         return response
 
