@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--debug-public",
         action="store_true",
-        help="allow --debug on any listener; the header then never names allowed origins",
+        help="--debug on any listener (implies --debug); the header then never names "
+        "allowed origins",
     )
 
     check = commands.add_parser("check", help="validate and lint a policy file; exit 1 on error")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from proxy.cors import Decision, Verdict, VerdictCache, decide
@@ -189,3 +192,12 @@ def test_a_shadow_route_says_shadow_as_the_access_log_does() -> None:
     ).routes
     verdict = decide(routes, "GET", "/api/x", ["https://evil.test"])
     assert header_value(verdict).startswith('shadow:blocked; route="routes[0] path /api/**"; ')
+
+
+def test_module_is_pure() -> None:
+    code = (
+        "import proxy.debug, sys; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('yaml', 'aiohttp', 'socket')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
