@@ -238,3 +238,25 @@ async def test_local_dev_mode_debugs_by_default_on_loopback(
         )
     finally:
         edge.stop()
+
+
+async def test_the_readmes_debug_headers_are_what_the_demo_edge_says(
+    edge_factory: EdgeFactory,
+) -> None:
+    """README.md shows CORS-Edge-Decision three times besides its format (the quick
+    start's two curls, the refused demo page's GET in the Network tab); the demo's edge
+    says exactly that."""
+    shown = [
+        line.strip().removeprefix(f"{HEADER}: ")
+        for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith(f"{HEADER}: ") and "<decision>" not in line
+    ]
+    edge = edge_factory((REPO / "config" / "policies.yaml").read_text(), "--debug")
+    preflight = await fetch(
+        "OPTIONS",
+        edge.url + "/api/items/1",
+        {"Origin": APP, "Access-Control-Request-Method": "PUT"},
+    )
+    evil = await fetch("POST", edge.url + "/api/items", {"Origin": "https://evil.test"}, b"{}")
+    refused_page = await fetch("GET", edge.url + "/api/items", {"Origin": EVIL})
+    assert shown == [answer.headers[HEADER] for answer in (preflight, evil, refused_page)]
