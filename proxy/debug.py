@@ -73,11 +73,9 @@ def header_value(verdict: Verdict, hint: str | None = None) -> str:
     kept) the decision reads ``shadow:<decision>``, as in the access log."""
     route = verdict.route
     name = route.name if route is not None else "none"
-    decision = (
-        f"shadow:{verdict.decision.value}"
-        if route is not None and route.shadow
-        else (verdict.decision.value)
-    )
+    decision = verdict.decision.value
+    if route is not None and route.shadow:
+        decision = f"shadow:{decision}"
     reason = verdict.reason if hint is None else f"{verdict.reason}; {hint}"
     return f"{decision}; route={_param(name)}; reason={_quoted(reason)}"
 
@@ -120,7 +118,14 @@ def _param(text: str) -> str:
     return text if TOKEN_RE.fullmatch(text) else _quoted(text)
 
 
+# A hostile Origin can be as long as the header limit allows; the reason and hint
+# repeat parts of it, so the quoted text is bounded.
+_MAX_TEXT = 600
+
+
 def _quoted(text: str) -> str:
+    if len(text) > _MAX_TEXT:
+        text = text[: _MAX_TEXT - 3] + "..."
     safe = _UNSAFE.sub("?", text).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{safe}"'
 

@@ -201,3 +201,10 @@ def test_module_is_pure() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_hostile_origin_cannot_make_the_header_huge() -> None:
+    origin = "http://localhost:3000/" + "a" * 7000
+    verdict = decide(ROUTES, "GET", "/api/x", [origin])
+    value = dict(annotator(public=False)(verdict, [origin]).extra)[HEADER]
+    assert len(value) < 700 and value.endswith('..."')
