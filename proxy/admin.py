@@ -12,6 +12,7 @@ An ordinary aiohttp application (public API only), on its own listener.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -59,14 +60,26 @@ def make_admin_app(state: AdminState) -> web.Application:
         )
 
     async def metrics(request: web.Request) -> web.Response:
-        body = generate_latest(state.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return metrics_response(state.registry)
 
+    return admin_application(healthz, readyz, metrics)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def admin_application(healthz: Handler, readyz: Handler, metrics: Handler) -> web.Application:
+    """The admin listener's three routes (a lone serve's, or the --workers parent's)."""
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+def metrics_response(registry: CollectorRegistry) -> web.Response:
+    body = generate_latest(registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def start_admin(

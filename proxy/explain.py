@@ -123,7 +123,12 @@ def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin
         print(f"  routed as {verdict.routing_path}")
     print(f"  decision: {decision_words(verdict)}")
     status = verdict.status
-    if status is not None:
+    if verdict.route is not None and verdict.route.shadow:
+        print(
+            "  answer:   enforce: shadow: forwarded to the upstream, whose own CORS headers "
+            "the browser sees; below is what enforcing would send"
+        )
+    elif status is not None:
         print(f"  answer:   {status} from cors-edge (not forwarded to the upstream)")
     else:
         print("  answer:   forwarded to the upstream; its status, with these headers")
@@ -166,6 +171,8 @@ def _browser_view(verdict: Verdict, origin: str, credentials: bool) -> Check:
     check = check_response(origin=origin, credentials=credentials, response_headers=verdict.headers)
     if decision is Decision.BLOCKED:
         step = "the request never reaches the application: cors-edge answers 403"
+        if verdict.route is not None and verdict.route.shadow:
+            step = "enforced, cors-edge would answer 403 (in shadow the application runs)"
         return Check(False, (step, *check.steps), check.reason)
     if decision is Decision.UNENFORCED:
         step = "the application runs (enforce: false), but the answer carries no CORS headers"
