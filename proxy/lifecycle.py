@@ -38,7 +38,6 @@ from aiohttp import web
 
 from .accesslog import UpstreamErrorLog
 from .admin import AdminState, start_admin
-from .debug import debug_annotator
 from .forward import Upstream
 from .loader import PolicyError, load_policy_bytes
 from .metrics import Metrics
@@ -90,9 +89,7 @@ class Service:
         self.options = options
         self.metrics = metrics if metrics is not None else Metrics()
         self._policy_reader = options.policy_source or BoundedReader(options.config)
-        config = self.load()
-        self.holder = PolicyHolder(config, debug_annotator(options.debug, config.listen))
-        policies = self.holder.current
+        self.holder = PolicyHolder.serving(policies := self.load(), options.debug)
         self.upstream = Upstream(policies.upstream, policies.timeouts, policies.limits)
         # Upstream failures are always explained on stderr; the access log is optional.
         error_log = UpstreamErrorLog(policies.upstream, policies.timeouts)

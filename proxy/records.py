@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .cors import Verdict, VerdictCache
+from .debug import debug_annotator
 from .policy import Config
 
 
@@ -118,6 +119,13 @@ class PolicyHolder:
     def __init__(self, config: Config, annotate: Annotator | None = None) -> None:
         self.annotate = annotate
         self.snapshot = Snapshot.of(config, 1, annotate)
+
+    @classmethod
+    def serving(cls, config: Config, debug: str | None) -> PolicyHolder:
+        """The holder ``serve`` uses: with the annotator of its ``--debug`` mode
+        (:func:`proxy.debug.debug_annotator`: raises DebugRefused for ``--debug`` on a
+        listener that is not loopback)."""
+        return cls(config, debug_annotator(debug, config.listen))
 
     @property
     def current(self) -> Config:
