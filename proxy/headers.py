@@ -136,12 +136,14 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
 def response_headers(
     headers: CIMultiDictProxy[str], *, keep_cors: bool = False
 ) -> list[tuple[str, str]]:
-    """Upstream response headers minus hop-by-hop and (unless ``keep_cors``, for shadow
+    """Upstream response headers minus hop-by-hop, ``CORS-Edge-*`` (cors-edge's own: an
+    upstream's must never pass for the edge's) and (unless ``keep_cors``, for shadow
     mode) ``Access-Control-*``."""
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
     return [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in dropped
-        and (keep_cors or not name.lower().startswith("access-control-"))
+        if (lower := name.lower()) not in dropped
+        and not lower.startswith("cors-edge-")
+        and (keep_cors or not lower.startswith("access-control-"))
     ]

@@ -242,6 +242,7 @@ class EdgeServer:
             # only judges it next to its own verdict.
             out.extend(response_headers(upstream_response.headers, keep_cors=True))
             self._judge_shadow(request, verdict, upstream_response.status, out, record)
+            out.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
         else:
             vary_values: list[str] = []
             for name, value in response_headers(upstream_response.headers):

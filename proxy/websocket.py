@@ -124,6 +124,7 @@ async def relay_websocket(
     client_ws.headers["Server"] = SERVER  # not aiohttp's version banner
     if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
+    client_ws.headers.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
     await client_ws.prepare(request)
     relay = Relay(client_ws, upstream_ws, max_message)
     relays.active.add(relay)
