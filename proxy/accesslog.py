@@ -205,6 +205,17 @@ class UpstreamErrorLog:
                     f"({record.method} {record.path}): a cancelled download, not an upstream "
                     "failure."
                 )
+            case ErrorKind.POOL_WAIT:
+                return (
+                    f"every upstream connection stayed busy for timeouts.pool_wait "
+                    f"({timeouts.pool_wait:g} s) ({request}): are the upstream's workers stuck "
+                    "or too few for limits.max_upstream_connections?"
+                )
+            case ErrorKind.WEBSOCKETS_FULL:
+                return (
+                    f"WebSocket refused ({request}): limits.max_websockets are open already; "
+                    "raise it if this load is legitimate."
+                )
             case ErrorKind.WEBSOCKET_HANDSHAKE:
                 return (
                     f"upstream {upstream} did not accept a WebSocket upgrade ({request}): it "

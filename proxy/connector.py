@@ -15,11 +15,16 @@ signature and the behaviour so an aiohttp upgrade that changes it fails loudly.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from typing import Any
 
 import aiohttp
 from aiohttp.client_exceptions import ClientConnectorError
 from aiohttp.helpers import ceil_timeout
+from yarl import URL
+
+from .policy import Timeouts
 
 
 class LiteralAddressConnector(aiohttp.TCPConnector):
@@ -52,3 +57,36 @@ class LiteralAddressConnector(aiohttp.TCPConnector):
             if exc.errno is None and isinstance(exc, asyncio.TimeoutError):
                 raise
             raise client_error(req.connection_key, exc) from exc
+
+
+def make_connector(
+    base: str, unix_path: str | None, limit: int, timeouts: Timeouts
+) -> aiohttp.BaseConnector:
+    """The connector for the upstream at ``base`` (or its UNIX socket); ``limit`` 0 is
+    unlimited."""
+    if unix_path is not None:
+        return aiohttp.UnixConnector(
+            path=unix_path, limit=limit, keepalive_timeout=timeouts.upstream_idle
+        )
+    family = _family_for(base)
+    # A literal IP needs no resolver and no address racing: connect directly.
+    connector_class = (
+        LiteralAddressConnector if family != socket.AF_UNSPEC else aiohttp.TCPConnector
+    )
+    return connector_class(
+        limit=limit,
+        family=family,
+        use_dns_cache=True,
+        ttl_dns_cache=10,
+        enable_cleanup_closed=False,
+        keepalive_timeout=timeouts.upstream_idle,
+    )
+
+
+def _family_for(base: str) -> socket.AddressFamily:
+    host = URL(base).host or ""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return socket.AF_UNSPEC
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET

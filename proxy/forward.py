@@ -16,9 +16,7 @@ WebSocket. Uses aiohttp's public client API only; the one private override lives
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -26,8 +24,9 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .connector import LiteralAddressConnector
+from .connector import make_connector
 from .policy import Limits, Timeouts
+from .pool import PoolBusy, Slot, Slots
 from .records import ErrorKind, RequestError
 
 log = logging.getLogger("cors_edge")
@@ -204,10 +203,11 @@ def _sending_failure(error: BaseException) -> ForwardFailure:
 class UpstreamResponse:
     """The upstream's answer: status and headers at once, the body when asked for."""
 
-    __slots__ = ("_response", "content_length", "headers", "reason", "status")
+    __slots__ = ("_response", "_slot", "content_length", "headers", "reason", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, slot: Slot) -> None:
         self._response = response
+        self._slot = slot
         self.status = response.status
         self.reason = response.reason
         self.headers: CIMultiDictProxy[str] = response.headers
@@ -244,6 +244,7 @@ class UpstreamResponse:
     def release(self) -> None:
         """Give the connection back to the pool (or close it if the body is unread)."""
         self._response.release()
+        self._slot.release()
 
 
 class Upstream:
@@ -253,7 +254,9 @@ class Upstream:
         self.address = UpstreamAddress.parse(address)
         self.timeouts = timeouts
         self.limits = limits
+        self.slots = Slots(limits.max_upstream_connections)
         self._session: aiohttp.ClientSession | None = None
+        self._ws_session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -264,7 +267,13 @@ class Upstream:
         self, method: str, raw_target: str, headers: CIMultiDict[str], body: Body
     ) -> UpstreamResponse:
         """Send one request; its response once the head has arrived. Raises
-        :class:`ForwardFailure`. The caller releases the response."""
+        :class:`ForwardFailure`. The caller releases the response (and its slot)."""
+        try:
+            slot = await self.slots.acquire(self.timeouts.pool_wait)
+        except PoolBusy:
+            raise ForwardFailure(
+                RequestError(ErrorKind.POOL_WAIT), 503, "upstream busy: no connection free"
+            ) from None
         try:
             response = await self._client().request(
                 method,
@@ -282,16 +291,24 @@ class Upstream:
             aiohttp.ClientError,
             OSError,
         ) as error:
+            slot.release()
             raise _sending_failure(error) from error
-        return UpstreamResponse(response)
+        except BaseException:
+            slot.release()
+            raise
+        return UpstreamResponse(response, slot)
 
     async def connect_websocket(
         self, raw_target: str, headers: CIMultiDict[str], protocols: list[str]
     ) -> aiohttp.ClientWebSocketResponse:
         """Open a WebSocket upstream (no autoping: a transparent relay). Raises
         :class:`ForwardFailure` with the status the client gets."""
+        if self._ws_session is None:
+            raise RuntimeError("Upstream.start() was not awaited")
         try:
-            return await self._client().ws_connect(
+            # Their own connections (never the HTTP pool's): sockets that stay open for
+            # hours must not starve plain requests. limits.max_websockets bounds them.
+            return await self._ws_session.ws_connect(
                 self.url(raw_target),
                 headers=headers,
                 protocols=protocols,
@@ -307,45 +324,21 @@ class Upstream:
             raise ForwardFailure(_upstream_error(error), 502, "upstream unavailable") from error
 
     async def start(self) -> None:
-        connector: aiohttp.BaseConnector
-        if self.address.unix_path is not None:
-            connector = aiohttp.UnixConnector(
-                path=self.address.unix_path,
-                limit=self.limits.max_upstream_connections,
-                keepalive_timeout=self.timeouts.upstream_idle,
-            )
-        else:
-            family = _family_for(self.address.base)
-            # A literal IP needs no resolver and no address racing: connect directly.
-            connector_class = (
-                LiteralAddressConnector if family != socket.AF_UNSPEC else aiohttp.TCPConnector
-            )
-            connector = connector_class(
-                limit=self.limits.max_upstream_connections,
-                family=family,
-                use_dns_cache=True,
-                ttl_dns_cache=10,
-                enable_cleanup_closed=False,
-                keepalive_timeout=self.timeouts.upstream_idle,
-            )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=None,
-                sock_connect=self.timeouts.connect,
-                sock_read=self.timeouts.read,
-            ),
-            read_bufsize=STREAM_CHUNK,
+        address, timeouts = self.address, self.timeouts
+        http = make_connector(
+            address.base, address.unix_path, self.limits.max_upstream_connections, timeouts
+        )
+        self._session = _client_session(http, timeouts)
+        # No connector limit: the relay counts WebSockets itself (limits.max_websockets).
+        self._ws_session = _client_session(
+            make_connector(address.base, address.unix_path, 0, timeouts), timeouts
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._ws_session):
+            if session is not None:
+                await session.close()
+        self._session = self._ws_session = None
 
     def url(self, raw_target: str) -> URL:
         # The raw path and query go upstream byte for byte, never re-encoded.
@@ -369,10 +362,17 @@ class Upstream:
         return True
 
 
-def _family_for(base: str) -> socket.AddressFamily:
-    host = URL(base).host or ""
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return socket.AF_UNSPEC
-    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
+def _client_session(connector: aiohttp.BaseConnector, timeouts: Timeouts) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            connect=None,
+            sock_connect=timeouts.connect,
+            sock_read=timeouts.read,
+        ),
+        read_bufsize=STREAM_CHUNK,
+    )

@@ -34,6 +34,8 @@ class ErrorKind(StrEnum):
     CLIENT_BODY_INCOMPLETE = "client_body_incomplete"  # the client stopped short of its body
     CLIENT_ABORTED = "client_aborted"  # the client went away mid-response (a cancelled download)
     WEBSOCKET_HANDSHAKE = "websocket_handshake"  # the upstream answered an upgrade with no 101
+    POOL_WAIT = "pool_wait"  # every upstream connection stayed busy for timeouts.pool_wait
+    WEBSOCKETS_FULL = "websockets_full"  # limits.max_websockets are open already
 
     @property
     def is_client(self) -> bool:

@@ -59,7 +59,8 @@ class EdgeServer:
         self.upstream = upstream
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
-        self.websockets = Relays()  # so that shutdown can close them with 1001
+        # Counted against limits.max_websockets; shutdown closes them with 1001.
+        self.websockets = Relays(holder.current.limits.max_websockets)
 
     def make_server(self) -> EdgeHTTPServer:
         config = self.holder.current

@@ -21,7 +21,7 @@ from .edge_answers import error_answer
 from .forward import ForwardFailure, Upstream
 from .headers import client_scheme
 from .origins import parse_origin
-from .records import RequestRecord
+from .records import ErrorKind, RequestError, RequestRecord
 
 # Negotiated per hop by aiohttp on each side; the rest of the handshake is forwarded.
 _HANDSHAKE = frozenset(
@@ -106,6 +106,28 @@ async def relay_websocket(
         for protocol in value.split(",")
         if protocol.strip()
     ]
+    if relays.opened >= relays.limit:
+        record.error = RequestError(ErrorKind.WEBSOCKETS_FULL)
+        return error_answer(verdict, 503, "too many WebSockets open")
+    relays.opened += 1  # counted from the connect on: a slow upstream handshake counts too
+    try:
+        return await _relay(
+            request, upstream, raw_target, headers, protocols, verdict, record, relays
+        )
+    finally:
+        relays.opened -= 1
+
+
+async def _relay(
+    request: web.BaseRequest,
+    upstream: Upstream,
+    raw_target: str,
+    headers: CIMultiDict[str],
+    protocols: list[str],
+    verdict: Verdict,
+    record: RequestRecord,
+    relays: Relays,
+) -> web.StreamResponse:
     try:
         upstream_ws = await upstream.connect_websocket(raw_target, headers, protocols)
     except ForwardFailure as failure:
@@ -121,7 +143,7 @@ async def relay_websocket(
     if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
-    relay = Relay(client_ws, upstream_ws, max_message)
+    relay = Relay(client_ws, upstream_ws, max_message, upstream.timeouts.websocket_idle)
     relays.active.add(relay)
     try:
         async with upstream_ws:
@@ -132,9 +154,12 @@ async def relay_websocket(
 
 
 class Relays:
-    """The WebSockets being relayed now, so shutdown can close them properly."""
+    """The WebSockets being relayed now: at most ``limit`` (``limits.max_websockets``)
+    at once, and shutdown can close them properly."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.opened = 0  # relays past the limit check, connecting or running
         self.active: set[Relay] = set()
 
     def going_away(self) -> int:
@@ -157,12 +182,15 @@ class Relay:
         client: web.WebSocketResponse,
         upstream: aiohttp.ClientWebSocketResponse,
         max_message: int,
+        idle_timeout: float,
     ) -> None:
         self.client = client
         self.upstream = upstream
         self.max_message = max_message
+        self.idle_timeout = idle_timeout
         self.code: int | None = None  # the close code both sides get, once decided
         self._stop = asyncio.Event()
+        self._last_message = asyncio.get_running_loop().time()
 
     def going_away(self) -> None:
         """The edge is shutting down: end the relay with 1001 on both sides."""
@@ -175,6 +203,7 @@ class Relay:
             asyncio.ensure_future(self._pump(self.client, self.upstream)),
             asyncio.ensure_future(self._pump(self.upstream, self.client)),
             asyncio.ensure_future(self._stop.wait()),
+            asyncio.ensure_future(self._idle()),
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -189,8 +218,19 @@ class Relay:
                     await task
             await self._close_both(self.code or 1000)
 
+    async def _idle(self) -> None:
+        """End the relay once no message went either way for ``idle_timeout`` seconds:
+        an idle socket would otherwise hold its upstream connection for ever."""
+        loop = asyncio.get_running_loop()
+        while (left := self._last_message + self.idle_timeout - loop.time()) > 0:
+            await asyncio.sleep(left)
+        if self.code is None:
+            self.code = 1001
+
     async def _pump(self, source: AnyWebSocket, sink: AnyWebSocket) -> None:
+        loop = asyncio.get_running_loop()
         async for message in source:
+            self._last_message = loop.time()  # pings and pongs count: they are heartbeats
             kind = message.type
             if kind is WSMsgType.ERROR:
                 # aiohttp closed the source: 1009 past its bound, 1002 on a protocol

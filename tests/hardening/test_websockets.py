@@ -241,3 +241,95 @@ async def test_shutdown_closes_websockets_with_going_away(
     assert ws_upstream.close_codes == [1001]
     assert edge.process.wait(30) == 0
     assert_no_tracebacks(edge)
+
+
+# --- WebSockets do not starve HTTP; idle sockets end; pool waits end (defect 4) -------
+
+BUDGET_POLICY = """
+timeouts: {pool_wait: 2}
+limits: {max_upstream_connections: 4, max_websockets: 100}
+routes:
+  - path: /**
+    origins: [https://app.example.com]
+"""
+
+
+async def test_idle_websockets_do_not_starve_http(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """100 idle WebSockets (25 times the HTTP pool) open; plain HTTP is still served,
+    and the 101st socket is refused with 503 (limits.max_websockets)."""
+    edge = edge_factory(BUDGET_POLICY, upstream_url=ws_upstream.url)
+    # The test's own client must not be the bottleneck: no connection limit.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        sockets = [
+            await asyncio.wait_for(
+                session.ws_connect(_ws_url(edge, "/ws/idle"), headers={"Origin": ORIGIN}), 30
+            )
+            for _ in range(100)
+        ]
+        try:
+            await _until(lambda: ws_upstream.opened == 100)
+            assert ws_upstream.opened == 100
+            for _ in range(8):  # twice the pool, one after the other
+                async with asyncio.timeout(30), session.get(f"{edge.url}/http/ping") as response:
+                    assert response.status == 200
+                    assert await response.text() == "pong"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(_ws_url(edge, "/ws/idle"), headers={"Origin": ORIGIN})
+            assert caught.value.status == 503
+        finally:
+            for ws in sockets:
+                await ws.close()
+    assert_no_tracebacks(edge)
+
+
+async def test_waiting_for_a_busy_pool_ends_in_503(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """Every pooled connection is held by a stuck request: the next one gets a 503
+    after timeouts.pool_wait, not an endless wait."""
+    edge = edge_factory(BUDGET_POLICY, upstream_url=ws_upstream.url)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        stuck = [asyncio.ensure_future(session.get(f"{edge.url}/http/hold")) for _ in range(4)]
+        try:
+            await _until(lambda: ws_upstream.held == 4)
+            assert ws_upstream.held == 4
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with asyncio.timeout(60), session.get(f"{edge.url}/http/ping") as response:
+                waited = loop.time() - started
+                assert response.status == 503
+                assert (await response.json())["status"] == 503
+            assert waited >= 1.5  # it did wait for a free connection (pool_wait: 2) ...
+            ws_upstream.release.set()
+            for request in stuck:  # ... and the stuck ones were unharmed
+                async with asyncio.timeout(30):
+                    response = await request
+                    assert response.status == 200
+                    response.release()
+        finally:
+            ws_upstream.release.set()
+            for request in stuck:
+                request.cancel()
+        async with session.get(f"{edge.url}/http/ping") as response:
+            assert response.status == 200  # slots were given back
+    edge.stderr.wait_for(r"ERROR .*stayed busy for timeouts.pool_wait")
+    assert_no_tracebacks(edge)
+
+
+async def test_idle_websocket_is_closed_after_the_idle_timeout(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    edge = edge_factory("timeouts: {websocket_idle: 1}\n" + POLICY, upstream_url=ws_upstream.url)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(_ws_url(edge, "/ws/echo"), headers={"Origin": ORIGIN}) as ws,
+    ):
+        await ws.send_str("still here")
+        assert await ws.receive_str(timeout=10) == "echo:still here"
+        message = await ws.receive(timeout=30)  # then nothing, either way
+        assert message.type is aiohttp.WSMsgType.CLOSE, message
+        assert message.data == 1001
+    await _until(lambda: ws_upstream.close_codes)
+    assert ws_upstream.close_codes == [1001]

@@ -25,12 +25,15 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 class WsUpstream:
     """Routes: /ws/headers (first message: the handshake headers it got, then echo),
     /ws/echo, /ws/idle (never sends), /ws/big?size=N (sends one N-byte message),
-    /ws/plain (a 200, not an upgrade), /ws/denied (403)."""
+    /ws/plain (a 200, not an upgrade), /ws/denied (403); plain HTTP: /http/ping, and
+    /http/hold, which answers only once :attr:`release` is set."""
 
     url: str = ""
     close_codes: list[int | None] = field(default_factory=list)
     opened: int = 0
     received_sizes: list[int] = field(default_factory=list)
+    held: int = 0  # /http/hold requests waiting now
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
 
     async def start(self) -> WsUpstream:
@@ -41,6 +44,8 @@ class WsUpstream:
         app.router.add_get("/ws/big", self._big)
         app.router.add_get("/ws/plain", self._plain)
         app.router.add_get("/ws/denied", self._denied)
+        app.router.add_get("/http/ping", self._ping)
+        app.router.add_get("/http/hold", self._hold)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -87,6 +92,17 @@ class WsUpstream:
 
     async def _denied(self, request: web.Request) -> web.Response:
         return web.Response(status=403, text="no")
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        return web.Response(text="pong")
+
+    async def _hold(self, request: web.Request) -> web.Response:
+        self.held += 1
+        try:
+            await self.release.wait()
+        finally:
+            self.held -= 1
+        return web.Response(text="released")
 
 
 def deflate_bomb(inflated: int) -> bytes:
