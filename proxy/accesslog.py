@@ -199,6 +199,12 @@ class UpstreamErrorLog:
                     f"client broke off its request body ({request}): a cancelled upload, "
                     "not an upstream failure."
                 )
+            case ErrorKind.CLIENT_SEND_TIMEOUT:
+                return (
+                    f"client stopped reading its response after {record.bytes_sent} bytes "
+                    f"({record.method} {record.path}): cut off after timeouts.client_send "
+                    f"({timeouts.client_send:g} s), freeing the upstream worker."
+                )
             case ErrorKind.CLIENT_ABORTED:
                 return (
                     f"client went away after {record.bytes_sent} bytes of the response "
@@ -223,7 +229,8 @@ class UpstreamErrorLog:
                 )
             case ErrorKind.CLIENT_BODY_TIMEOUT:
                 return (
-                    f"client stalled while sending its request body ({request}): "
-                    f"timeouts.client_body is {timeouts.client_body:g} s."
+                    f"client stalled or trickled while sending its request body ({request}): "
+                    f"timeouts.client_body is {timeouts.client_body:g} s, "
+                    f"timeouts.client_body_min_rate {timeouts.client_body_min_rate:g} bytes/s."
                 )
         return f"upstream {upstream} failed ({request}): {error.label}"

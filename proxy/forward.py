@@ -97,16 +97,29 @@ def _client_body_fault(error: BaseException) -> ClientBodyFault | None:
     return None
 
 
+def body_deadline(timeouts: Timeouts, received: int, started: float) -> float:
+    """When a request body of which ``received`` bytes arrived must be complete: a grace
+    of ``client_body`` seconds, plus one second per ``client_body_min_rate`` bytes
+    (mod_reqtimeout's MinRate). A trickling body cannot hold an upstream worker."""
+    return started + timeouts.client_body + received / timeouts.client_body_min_rate
+
+
 async def limited_body(
-    content: aiohttp.StreamReader, max_bytes: int | None, idle_timeout: float | None = None
+    content: aiohttp.StreamReader, max_bytes: int | None, timeouts: Timeouts
 ) -> AsyncIterator[bytes]:
     """Stream the client's body to the upstream, refusing it past ``max_bytes`` and
-    giving up when the client is silent for ``idle_timeout`` seconds (slow-body
-    clients would otherwise hold an upstream connection for ever)."""
+    giving up when the client is silent for ``timeouts.client_body`` seconds or falls
+    behind :func:`body_deadline` (slow-body clients would otherwise hold an upstream
+    connection for ever)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     received = 0
     while True:
+        deadline = min(
+            loop.time() + timeouts.client_body, body_deadline(timeouts, received, started)
+        )
         try:
-            async with asyncio.timeout(idle_timeout):
+            async with asyncio.timeout_at(deadline):
                 chunk = await content.readany()
         except TimeoutError:
             raise ClientBodyTimeout from None
@@ -121,12 +134,11 @@ async def limited_body(
         yield chunk
 
 
-async def read_small_body(
-    content: aiohttp.StreamReader, length: int, timeout: float | None
-) -> bytes:
-    """Read a small body of known ``length`` whole, within ``timeout`` seconds."""
+async def read_small_body(content: aiohttp.StreamReader, length: int, timeouts: Timeouts) -> bytes:
+    """Read a small body of known ``length`` whole, by :func:`body_deadline`."""
+    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(body_deadline(timeouts, length, loop.time())):
             return await content.readexactly(length)
     except TimeoutError:
         raise _client_body_failure(ClientBodyTimeout()) from None

@@ -12,6 +12,7 @@ more (the ``100 Continue`` line, the connection handler) is in :mod:`proxy.proto
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -190,12 +191,12 @@ class EdgeServer:
         try:
             body: bytes | AsyncIterator[bytes] | None = None
             if has_body:
-                timeout = config.timeouts.client_body
+                timeouts = config.timeouts
                 if length is not None and length <= SMALL_BODY:
                     # A small body is read whole and goes upstream in one write with the head.
-                    body = await read_small_body(request.content, length, timeout)
+                    body = await read_small_body(request.content, length, timeouts)
                 else:
-                    body = limited_body(request.content, max_body, timeout)
+                    body = limited_body(request.content, max_body, timeouts)
             upstream_started = time.perf_counter()
             upstream_response = await self.upstream.send(
                 request.method, raw_target, out_headers, body
@@ -241,7 +242,8 @@ class EdgeServer:
         response = web.StreamResponse(status=status, reason=reason, headers=out)
         if "Content-Length" not in out and status not in (204, 304):
             response.enable_chunked_encoding()
-        return await _stream(request, upstream_response, response, record)
+        send_timeout = self.holder.current.timeouts.client_send
+        return await _stream(request, upstream_response, response, record, send_timeout)
 
 
 async def _stream(
@@ -249,14 +251,23 @@ async def _stream(
     upstream_response: UpstreamResponse,
     response: web.StreamResponse,
     record: RequestRecord,
+    send_timeout: float,
 ) -> web.StreamResponse:
-    """Send the head, then relay the body piece by piece."""
+    """Send the head, then relay the body piece by piece. Each write may wait at most
+    ``send_timeout`` (``timeouts.client_send``) for the client to read: a client that
+    stops reading would otherwise hold the upstream worker writing to us for ever."""
     try:
-        await response.prepare(request)
+        async with asyncio.timeout(send_timeout):
+            await response.prepare(request)
         while chunk := await upstream_response.next_chunk():
-            await response.write(chunk)
+            async with asyncio.timeout(send_timeout):
+                await response.write(chunk)
             record.bytes_sent += len(chunk)
-        await response.write_eof()
+        async with asyncio.timeout(send_timeout):
+            await response.write_eof()
+    except TimeoutError:
+        record.error = RequestError(ErrorKind.CLIENT_SEND_TIMEOUT)
+        _abort(request)
     except ForwardFailure as failure:
         # Headers are gone already; abort so the client sees a broken response,
         # never a truncated "success".
