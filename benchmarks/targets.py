@@ -194,7 +194,13 @@ class Supervisor:
         return service
 
     def cors_edge(
-        self, name: str, upstream: Service, config: Path, *, access_log: bool = False
+        self,
+        name: str,
+        upstream: Service,
+        config: Path,
+        *,
+        access_log: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> Service:
         """cors-edge in front of ``upstream`` with the policy file ``config``.
 
@@ -215,6 +221,7 @@ class Supervisor:
         ]
         if not access_log:
             argv.append("--no-access-log")
+        argv.extend(extra_args)
         service = self.spawn(name, argv, port=port, cwd=self.edge_src)
         service.info["kind"] = "cors-edge"
         service.info["admin"] = str(admin)

@@ -46,9 +46,12 @@ FLUSH_LINES = 256  # or until this many are waiting
 
 
 class AccessLog:
-    def __init__(self, log_format: str, stream: TextIO) -> None:
+    def __init__(self, log_format: str, stream: TextIO, worker: str | None = None) -> None:
         if log_format not in ("json", "text"):
             raise ValueError(f"unknown access log format {log_format!r}")
+        # Under --workers N each line names its worker, so lines can be told apart.
+        self._worker_json = "" if worker is None else f',"worker":{int(worker)}'
+        self._worker_text = "" if worker is None else f" worker={int(worker)}"
         self.log_format = log_format
         self.stream = stream
         # Lines wait here, not in the stream: stdout is often unbuffered
@@ -94,14 +97,14 @@ class AccessLog:
                 f'"origin":{dumps(record.origin)},"decision":"{record.decision}",'
                 f'"status":{record.status},"bytes":{record.bytes_sent},'
                 f'"upstream_ms":{upstream},"total_ms":{round(record.total_ms, 3)!r},'
-                f'"generation":{record.generation}{error}}}'
+                f'"generation":{record.generation}{self._worker_json}{error}}}'
             )
         upstream = "-" if upstream_ms is None else f"{upstream_ms:.1f}ms"
         line = (
             f"{now} {record.method} {record.path} {record.status} {record.decision} "
             f"route={_quote(record.route)} origin={_quote(record.origin)} "
             f"bytes={record.bytes_sent} upstream={upstream} total={record.total_ms:.1f}ms "
-            f"gen={record.generation}"
+            f"gen={record.generation}{self._worker_text}"
         )
         if record.error:
             line += f" error={record.error.label}"
@@ -188,6 +191,12 @@ class UpstreamErrorLog:
                 return (
                     f"upstream {upstream} failed while receiving the request body ({request}): "
                     "see the app's log."
+                )
+            case ErrorKind.BAD_RESPONSE:
+                return (
+                    f"upstream {upstream} sent a response cors-edge cannot relay ({request}): "
+                    f"{error.detail or 'invalid HTTP'}; header size limits are "
+                    "limits.max_upstream_header_line and limits.max_upstream_header_bytes."
                 )
             case ErrorKind.BODY_TOO_LARGE:
                 return (

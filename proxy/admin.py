@@ -5,6 +5,8 @@
   upstream accepts a TCP connection; 503 otherwise, with the reason.
 - ``/metrics``: Prometheus text format from cors-edge's own registry
   (see :mod:`proxy.metrics`).
+
+An ordinary aiohttp application (public API only), on its own listener.
 """
 
 from __future__ import annotations

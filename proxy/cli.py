@@ -1,4 +1,4 @@
-"""The ``cors-edge`` command line: serve, check, explain."""
+"""The ``cors-edge`` command line: serve, check, explain, probe."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .cors import Decision, Verdict, decide
-from .loader import PolicyError, load_policy_file
-from .origins import parse_origin
+from . import __version__, migrate_cli, probe_cli
+from .explain import run as run_explain
+from .loader import PolicyError, load_policy_file, local_dev_policy
 from .policy import Config
+from .policyread import FixedPolicy
 
 DEFAULT_CONFIG = "config/policies.yaml"
-SAFELISTED_CONTENT_TYPES = frozenset(
-    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
-)
-SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 
 def _env(name: str, fallback: str | None = None) -> str | None:
@@ -34,6 +30,20 @@ def _seconds(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"seconds must be finite and >= 0: {text!r}")
     return value
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        from .cpus import detect
+
+        return detect()
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a worker count or 'auto': {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"workers must be at least 1: {text!r}")
+    return count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
         "before closing the listener, so load balancers stop sending first (default %(default)s)",
     )
     serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=_env("CORS_EDGE_WORKERS", "1"),
+        metavar="N|auto",
+        help="worker processes on one listener; auto = the CPUs this process may use "
+        "(affinity mask and cgroup quota) (env CORS_EDGE_WORKERS; default 1)",
+    )
+    # Set by the parent of --workers N on each worker it starts; not for operators.
+    serve.add_argument("--worker-of-parent", help=argparse.SUPPRESS)
+    serve.add_argument("--snapshot", help=argparse.SUPPRESS)
+    serve.add_argument(
         "--log-format",
         choices=("json", "text"),
         default="json",
@@ -101,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--no-access-log", action="store_true", help="do not write an access log line per request"
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="local development: read no policy file; one route /** allows this origin "
+        "(repeatable), every method and every requested header",
+    )
+    serve.add_argument(
+        "--allow-credentials",
+        action="store_true",
+        help="with --allow-origin: allow credentials (cookies, Authorization)",
     )
 
     check = commands.add_parser("check", help="validate and lint a policy file; exit 1 on error")
@@ -120,9 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
         help='a request header the page sets ("Name" or "Name: value"); repeatable',
     )
     explain.add_argument(
+        "--credentials",
+        action="store_true",
+        help='the page sends credentials (fetch(..., {credentials: "include"}))',
+    )
+    explain.add_argument(
         "--host", default="cors-edge", help="the Host the browser addresses (for same-origin)"
     )
     explain.add_argument("path", help="request path (and query), as the browser sends it")
+    probe_cli.add_parser(commands, _seconds)
+    migrate_cli.add_commands(commands, config_option)  # import, test
     return parser
 
 
@@ -132,22 +173,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check":
         return _check(args)
-    return _explain(args)
+    if args.command == "probe":
+        return probe_cli.run(args)
+    if args.command in migrate_cli.COMMANDS:
+        return migrate_cli.run(args)
+    policies = _load(args.config)
+    return 1 if policies is None else run_explain(args, policies)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .lifecycle import ServeOptions, serve
+    from .lifecycle import ServeOptions, Service, serve
     from .records import Observer
 
+    worker = args.worker_of_parent.split(",")[1] if args.worker_of_parent else None
+    prefix = f"worker {worker} " if worker is not None else ""
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s {prefix}%(message)s",
     )
     observers: list[Observer] = []
     if not args.no_access_log:
         from .accesslog import AccessLog
 
-        observers.append(AccessLog(args.log_format, sys.stdout))
+        observers.append(AccessLog(args.log_format, sys.stdout, worker=worker))
+    policy_source = None
+    if args.allow_origin or args.allow_credentials:
+        policy_source = _local_dev_policy(args)
+        if policy_source is None:
+            return 2
     options = ServeOptions(
+        policy_source=policy_source,
         config=Path(args.config),
         upstream=args.upstream,
         listen=args.listen,
@@ -157,7 +213,42 @@ def _serve(args: argparse.Namespace) -> int:
         watch_interval=args.watch_interval,
         drain_delay=args.drain_delay,
     )
-    return serve(options, observers)
+    if args.worker_of_parent:
+        from .worker import WorkerSpec, serve_worker
+
+        return serve_worker(
+            options, WorkerSpec.parse(args.worker_of_parent, args.snapshot), observers
+        )
+    if args.workers > 1:
+        from .fleet import serve_fleet
+
+        passed_on = ["--log-format", args.log_format] + (
+            ["--no-access-log"] if args.no_access_log else []
+        )
+        return serve_fleet(options, args.workers, passed_on)
+    return serve(lambda: Service(options, observers))
+
+
+def _local_dev_policy(args: argparse.Namespace) -> FixedPolicy | None:
+    """``serve --allow-origin``: the flag-built policy, or None after saying why not.
+
+    Hook: the ``--debug`` default of this mode (on when the listener is loopback,
+    DESIGN.md "Local development in one line") belongs here, once --debug exists.
+    """
+    problem = None
+    if not args.allow_origin:
+        problem = "--allow-credentials needs --allow-origin"
+    elif args.watch:
+        problem = "--watch needs a policy file; --allow-origin reads none"
+    elif args.workers > 1:
+        problem = "--allow-origin runs one process; drop --workers"
+    if problem is None:
+        try:
+            return local_dev_policy(args.allow_origin, credentials=args.allow_credentials)
+        except PolicyError as error:
+            problem = f"--allow-origin: {error.message}"
+    print(f"cors-edge: {problem}", file=sys.stderr)
+    return None
 
 
 def _load(path: str) -> Config | None:
@@ -181,105 +272,3 @@ def _check(args: argparse.Namespace) -> int:
         f"upstream {policies.upstream}"
     )
     return 0
-
-
-def _explain(args: argparse.Namespace) -> int:
-    policies = _load(args.config)
-    if policies is None:
-        return 1
-    method = args.method.upper() if args.method.upper() in SIMPLE_METHODS else args.method
-    header_names: list[str] = []
-    needs_preflight = method not in SIMPLE_METHODS
-    for header in args.header:
-        name, _, value = header.partition(":")
-        name, value = name.strip(), value.strip()
-        header_names.append(name.lower())
-        lower = name.lower()
-        if lower in ("accept", "accept-language", "content-language"):
-            continue
-        if lower == "content-type" and value.split(";")[0].strip().lower() in (
-            SAFELISTED_CONTENT_TYPES
-        ):
-            continue
-        needs_preflight = True
-    raw_path = args.path.split("?", 1)[0]
-    self_origin = parse_origin(f"http://{args.host}")
-    print(f"request: {method} {args.path} from {args.origin}")
-    if needs_preflight:
-        unsafe = [
-            name
-            for name in header_names
-            if name not in ("accept", "accept-language", "content-language")
-        ]
-        verdict = decide(
-            policies.routes,
-            "OPTIONS",
-            raw_path,
-            [args.origin],
-            request_method=method,
-            request_headers=", ".join(unsafe) or None,
-            self_origin=self_origin,
-        )
-        print("\nstep 1, the browser's preflight:")
-        print(f"  OPTIONS {args.path}")
-        print(f"  Origin: {args.origin}")
-        print(f"  Access-Control-Request-Method: {method}")
-        if unsafe:
-            print(f"  Access-Control-Request-Headers: {', '.join(unsafe)}")
-        _print_verdict(verdict, policies)
-        if verdict.decision not in (Decision.PREFLIGHT_OK, Decision.NO_ROUTE):
-            print("\nthe browser stops here: the actual request is never sent.")
-            return 0
-        if verdict.decision is Decision.NO_ROUTE:
-            print("\nthe browser needs a 2xx with CORS headers from the upstream to go on.")
-            return 0
-        print("\nstep 2, the actual request:")
-    else:
-        print("\nno preflight: the browser sends the request directly (a simple request).")
-    verdict = decide(policies.routes, method, raw_path, [args.origin], self_origin=self_origin)
-    _print_verdict(verdict, policies)
-    return 0
-
-
-def _print_verdict(verdict: Verdict, policies: Config) -> None:
-    route = verdict.route
-    if route is not None:
-        print(f"  route:    {route.name} ({policies.source}:{route.line})")
-        print(f"  origins:  {', '.join(route.origin_sources)}")
-    else:
-        print("  route:    none")
-    if verdict.routing_path is not None:
-        print(f"  routed as {verdict.routing_path}")
-    print(f"  decision: {verdict.decision.value}: {verdict.reason}")
-    status = verdict.status
-    if status is not None:
-        print(f"  answer:   {status} from cors-edge (not forwarded to the upstream)")
-    else:
-        print("  answer:   forwarded to the upstream; its status, with these headers")
-    if verdict.headers or verdict.vary:
-        print("  headers:")
-        for name, value in verdict.headers:
-            print(f"    {name}: {value}")
-        if verdict.vary:
-            print(f"    Vary: {verdict.vary}")
-    else:
-        print("  headers:  none")
-    browser = _browser_view(verdict)
-    print(f"  browser:  {browser}")
-
-
-def _browser_view(verdict: Verdict) -> str:
-    decision = verdict.decision
-    if decision is Decision.PREFLIGHT_OK:
-        return "preflight passes"
-    if decision is Decision.PREFLIGHT_REFUSED:
-        return "preflight fails: 'Response to preflight request doesn't pass access control check'"
-    if decision in (Decision.ALLOWED, Decision.SAME_ORIGIN):
-        return "the page can read the response"
-    if decision is Decision.BLOCKED:
-        return "the request never reaches the application; the page sees a network error"
-    if decision is Decision.NO_ROUTE:
-        return "no CORS headers: 'No 'Access-Control-Allow-Origin' header is present'"
-    if decision is Decision.BAD_PATH:
-        return "400 Bad Request"
-    return "the application runs, but the page cannot read the response"

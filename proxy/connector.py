@@ -6,10 +6,13 @@ socket, ``sock_connect``, then ``create_connection(sock=...)``), which is built 
 racing many resolved addresses; for one literal address the event loop's own
 ``create_connection`` does the same job in C and costs far less CPU per request.
 
-This overrides one private method of :class:`aiohttp.TCPConnector`
-(``_wrap_create_connection``, stable across aiohttp 3.9 to 3.14); the aiohttp version is
-pinned in pyproject.toml for it, and ``tests/unit/test_connector.py`` checks the
-signature and the behaviour so an aiohttp upgrade that changes it fails loudly.
+Private aiohttp API used here (the client side's only such module): it overrides
+``TCPConnector._wrap_create_connection`` (stable across aiohttp 3.9 to 3.14), reads
+the connector's ``_loop`` and the request's ``connection_key``, and uses
+``aiohttp.helpers.ceil_timeout``. aiohttp is pinned in pyproject.toml for it;
+``tests/test_aiohttp_contract.py`` checks the signatures and
+``tests/unit/test_connector.py`` the behaviour, so an upgrade that changes them fails
+loudly.
 """
 
 from __future__ import annotations

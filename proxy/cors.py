@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .origins import parse_origin
-from .policy import PREFLIGHT_VARY, TOKEN_RE, Config, RoutePolicy
+from .policy import PREFLIGHT_VARY, TOKEN_RE, Config, RoutePolicy, Unmatched
 from .routes import BadPath, RouteTable, routing_path
 
 Headers = tuple[tuple[str, str], ...]
@@ -103,13 +103,16 @@ def decide(
     request_headers: str | None = None,
     request_private_network: str | None = None,
     self_origin: str | None = None,
+    block_unmatched: bool = False,
 ) -> Verdict:
     """Decide one request against ``routes`` (first match wins, in file order).
 
     ``origin_values`` holds every ``Origin`` header the request carried; more than one
     is never a browser's and is refused. ``request_*`` are the preflight's
     ``Access-Control-Request-*`` values. ``self_origin`` is the normalised origin the
-    client addressed (scheme and Host), for recognising same-origin requests.
+    client addressed (scheme and Host), for recognising same-origin requests; ``None``
+    when unknown, and then no request counts as same-origin. ``block_unmatched``
+    (``unmatched: block``) refuses cross-origin requests to paths no route matches.
     """
     try:
         path = routing_path(raw_path)
@@ -117,6 +120,8 @@ def decide(
         return Verdict(Decision.BAD_PATH, None, _NO_HEADERS, None, str(error))
     route = routes.lookup(path)
     if route is None:
+        if block_unmatched:
+            return _unmatched_blocked(method, path, origin_values, request_method, self_origin)
         return Verdict(
             Decision.NO_ROUTE, None, _NO_HEADERS, None, "no route matches", routing_path=path
         )
@@ -229,6 +234,38 @@ def _actual(route: RoutePolicy, path: str, origin: str | None, self_origin: str 
     )
 
 
+def _unmatched_blocked(
+    method: str,
+    path: str,
+    origin_values: Sequence[str],
+    request_method: str | None,
+    self_origin: str | None,
+) -> Verdict:
+    """``unmatched: block``: a path no route covers allows no cross-origin reader.
+
+    Same-origin requests and requests without ``Origin`` are forwarded as before; the
+    answer then depends on ``Origin``, so it always varies on it.
+    """
+    origin = parse_origin(origin_values[0]) if len(origin_values) == 1 else None
+    if not origin_values:
+        return Verdict(
+            Decision.NO_ROUTE, None, _NO_HEADERS, "Origin", "no route matches", routing_path=path
+        )
+    if origin is not None and origin == self_origin:
+        reason = "no route matches; same-origin request"
+        return Verdict(Decision.NO_ROUTE, None, _NO_HEADERS, "Origin", reason, origin, path)
+    reason = (
+        f"origin {origin} is not allowed: no route matches (unmatched: block)"
+        if origin is not None
+        else "the Origin header is not a single serialised origin (unmatched: block)"
+    )
+    if method == "OPTIONS" and request_method is not None:
+        return Verdict(
+            Decision.PREFLIGHT_REFUSED, None, _NO_HEADERS, PREFLIGHT_VARY, reason, origin, path
+        )
+    return Verdict(Decision.BLOCKED, None, _NO_HEADERS, "Origin", reason, origin, path)
+
+
 def _header_names(value: str | None) -> tuple[str, ...] | None:
     """Parse ``Access-Control-Request-Headers``: lower-cased tokens, or ``None`` if invalid."""
     if not value:
@@ -254,11 +291,12 @@ class VerdictCache:
     never unbounded growth).
     """
 
-    __slots__ = ("_verdicts", "policies", "size")
+    __slots__ = ("_block_unmatched", "_verdicts", "policies", "size")
 
     def __init__(self, policies: Config, size: int = 4096) -> None:
         self.policies = policies
         self.size = size
+        self._block_unmatched = policies.unmatched is Unmatched.BLOCK
         self._verdicts: dict[tuple[object, ...], Verdict] = {}
 
     def decide(
@@ -269,9 +307,11 @@ class VerdictCache:
         request_method: str | None,
         request_headers: str | None,
         request_private_network: str | None,
-        scheme: str,
+        scheme: str | None,
         host: str | None,
     ) -> Verdict:
+        """:func:`decide` for the request facts; ``scheme`` is ``None`` when in doubt
+        (:func:`proxy.sameorigin.client_scheme`), and then nothing is same-origin."""
         key = (
             method,
             raw_path,
@@ -293,7 +333,8 @@ class VerdictCache:
                 request_method=request_method,
                 request_headers=request_headers,
                 request_private_network=request_private_network,
-                self_origin=parse_origin(f"{scheme}://{host}") if host else None,
+                self_origin=parse_origin(f"{scheme}://{host}") if host and scheme else None,
+                block_unmatched=self._block_unmatched,
             )
             if len(self._verdicts) >= self.size:
                 self._verdicts.clear()

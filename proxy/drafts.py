@@ -93,7 +93,7 @@ class PolicyFields:
     max_age: Located[int | None] | None = None
     send_wildcard: Located[bool] | None = None
     allow_private_network: Located[bool] | None = None
-    enforce: Located[bool] | None = None
+    enforce: Located[bool | str] | None = None  # True, False or "shadow"
 
     def over(self, base: PolicyFields) -> PolicyFields:
         """These fields where they are set, ``base``'s elsewhere (a route over defaults)."""

@@ -11,6 +11,10 @@ fixed header lines. Building it with :class:`aiohttp.web.Response` (a header
 multidict, a prepare pass, serialisation) costs more than deciding it, so for
 HTTP/1.1 the answer is assembled as one bytes object and written in one call.
 
+Like aiohttp's own responses, an answer waits for the client's socket to drain
+before the next request is taken (flow control: memory stays bounded however many
+requests a client pipelines without reading). An answer to ``HEAD`` has no body.
+
 Reliance on aiohttp internals (undocumented behaviour, not private names):
 :class:`RawAnswer` stands in for a ``web.StreamResponse`` although it is none, because
 aiohttp 3.14's connection handler only asks a handler's result for ``prepare()``,
@@ -73,6 +77,11 @@ class RawAnswer:
         if transport is None or transport.is_closing():
             raise ConnectionResetError("the client went away before its answer")
         transport.write(self._data)
+        # A client that pipelines without reading must not make the edge hold its
+        # answers: wait until the transport drains below its high-water mark. The
+        # next request is not taken meanwhile, so aiohttp's queue of pipelined
+        # requests fills and it stops reading from the socket (flow control).
+        await request.writer.drain()
 
     async def write_eof(self, data: bytes = b"") -> None:
         return None
@@ -91,6 +100,10 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
         lines.append(
             f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
         )
+        if request.method == "HEAD":
+            # The head a GET would get, never a body (RFC 9112 §6.3): a keep-alive
+            # client would read it as the next response.
+            body = b""
     if not keep_alive:
         lines.append("Connection: close\r\n")
     head = "".join(lines).encode("latin-1")
@@ -112,14 +125,19 @@ def _aiohttp_answer(verdict: Verdict, status: int, body: bytes) -> web.Response:
     return web.Response(status=status, body=body, headers=headers)
 
 
-def error_answer(verdict: Verdict | None, status: int, message: str) -> web.Response:
+def error_answer(
+    verdict: Verdict | None, status: int, message: str, *, head_only: bool = False
+) -> web.Response:
     """An error cors-edge makes itself, readable by a page the route allows.
 
     ``verdict`` is ``None`` when no route can be told (a malformed request): such an
-    answer grants nothing."""
+    answer grants nothing. ``head_only``: the answer to a ``HEAD`` aiohttp cannot
+    see as one (a refused head), sent without its body (RFC 9112 §6.3)."""
     headers = verdict.answer_headers() if verdict is not None else []
     headers.append(("Content-Type", "application/json"))
     headers.append(("Server", SERVER))
-    return web.Response(
-        status=status, text=json.dumps({"error": message, "status": status}), headers=headers
-    )
+    body = json.dumps({"error": message, "status": status}).encode()
+    if head_only:
+        headers.append(("Content-Length", str(len(body))))
+        return web.Response(status=status, headers=headers)
+    return web.Response(status=status, body=body, headers=headers)

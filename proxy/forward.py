@@ -21,9 +21,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .bodies import (
+    BodyTooLarge,
+    ClientBodyFault,
+    ClientBodyIncomplete,
+    ClientBodyTimeout,
+    client_body_fault,
+    read_whole_body,
+)
 from .connector import make_connector
 from .policy import Limits, Timeouts
 from .pool import PoolBusy, Slot, Slots
@@ -51,10 +60,6 @@ class ForwardFailure(Exception):
         return self.error.kind in (ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE)
 
 
-class BodyTooLarge(Exception):
-    """The client's request body exceeds ``limits.max_body_bytes``."""
-
-
 @dataclass(frozen=True, slots=True)
 class UpstreamAddress:
     """``http://host:port`` or ``unix:/path.sock`` parsed once."""
@@ -70,83 +75,13 @@ class UpstreamAddress:
         return cls(text.rstrip("/"), None)
 
 
-class ClientBodyTimeout(Exception):
-    """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
-
-
-class ClientBodyIncomplete(Exception):
-    """The client hung up (or broke its framing) before its request body was complete."""
-
-
-ClientBodyFault = BodyTooLarge | ClientBodyTimeout | ClientBodyIncomplete
-
-
-def _client_body_fault(error: BaseException) -> ClientBodyFault | None:
-    """The client-side cause of an upstream request failure, if that is what it was.
-
-    aiohttp's client wraps an exception raised by the body iterator (in a
-    ``ClientConnectionError`` or ``ClientPayloadError``), keeping it as ``__cause__``.
-    """
-    seen: BaseException | None = error
-    for _ in range(5):
-        if seen is None:
-            break
-        if isinstance(seen, ClientBodyFault):
-            return seen
-        seen = seen.__cause__
-    return None
-
-
-def body_deadline(timeouts: Timeouts, received: int, started: float) -> float:
-    """When a request body of which ``received`` bytes arrived must be complete: a grace
-    of ``client_body`` seconds, plus one second per ``client_body_min_rate`` bytes
-    (mod_reqtimeout's MinRate). A trickling body cannot hold an upstream worker."""
-    return started + timeouts.client_body + received / timeouts.client_body_min_rate
-
-
-async def limited_body(
-    content: aiohttp.StreamReader, max_bytes: int | None, timeouts: Timeouts
-) -> AsyncIterator[bytes]:
-    """Stream the client's body to the upstream, refusing it past ``max_bytes`` and
-    giving up when the client is silent for ``timeouts.client_body`` seconds or falls
-    behind :func:`body_deadline` (slow-body clients would otherwise hold an upstream
-    connection for ever)."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    received = 0
-    while True:
-        deadline = min(
-            loop.time() + timeouts.client_body, body_deadline(timeouts, received, started)
-        )
-        try:
-            async with asyncio.timeout_at(deadline):
-                chunk = await content.readany()
-        except TimeoutError:
-            raise ClientBodyTimeout from None
-        except (aiohttp.ClientPayloadError, ConnectionError) as error:
-            # The client went away mid-body: its doing, not the upstream's.
-            raise ClientBodyIncomplete from error
-        if not chunk:
-            return
-        received += len(chunk)
-        if max_bytes is not None and received > max_bytes:
-            raise BodyTooLarge
-        yield chunk
-
-
 async def read_small_body(content: aiohttp.StreamReader, length: int, timeouts: Timeouts) -> bytes:
-    """Read a small body of known ``length`` whole, by :func:`body_deadline`."""
-    loop = asyncio.get_running_loop()
+    """Read a small body of known ``length`` whole, by :func:`~proxy.bodies.body_deadline`.
+    Raises the client's :class:`ForwardFailure` (408, 400)."""
     try:
-        async with asyncio.timeout_at(body_deadline(timeouts, length, loop.time())):
-            return await content.readexactly(length)
-    except TimeoutError:
-        raise _client_body_failure(ClientBodyTimeout()) from None
-    except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError, ConnectionError) as error:
-        # The client stopped short, or hung up mid-body.
-        raise ForwardFailure(
-            RequestError(ErrorKind.CLIENT_BODY_INCOMPLETE), 400, "request body incomplete"
-        ) from error
+        return await read_whole_body(content, length, timeouts)
+    except (ClientBodyTimeout, ClientBodyIncomplete) as fault:
+        raise _client_body_failure(fault) from fault
 
 
 def _upstream_error(error: BaseException, aborted: bool = False) -> RequestError:
@@ -178,6 +113,34 @@ def _client_body_failure(fault: ClientBodyFault) -> ForwardFailure:
     return ForwardFailure(RequestError(ErrorKind.BODY_TOO_LARGE), 413, "request body too large")
 
 
+def _bad_response(error: BaseException, limits: Limits) -> ForwardFailure | None:
+    """The upstream's response head refused by the parser (a header line past
+    ``limits.max_upstream_header_line``, malformed HTTP), said in words for the log.
+    aiohttp wraps the parser's exception (``ClientResponseError`` from a copy of it)."""
+    seen: BaseException | None = error
+    refused: HttpProcessingError | None = None
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, LineTooLong):
+            limit = limits.max_upstream_header_line
+            return _bad_response_failure(
+                f"a response header line over {limit} bytes (limits.max_upstream_header_line)"
+            )
+        if isinstance(seen, HttpProcessingError):
+            refused = seen
+        seen = seen.__cause__
+    if refused is None:
+        return None
+    reason = " ".join((refused.message or type(refused).__name__).split())[:200]
+    return _bad_response_failure(f"invalid response head ({reason})")
+
+
+def _bad_response_failure(detail: str) -> ForwardFailure:
+    error = RequestError(ErrorKind.BAD_RESPONSE, detail=detail)
+    return ForwardFailure(error, 502, "upstream sent an invalid response")
+
+
 def _handshake_failure(status: int) -> ForwardFailure:
     """The upstream did not switch protocols. Its deliberate refusals (4xx: not found,
     not authorised) are relayed; anything else (a 200, a redirect, a 101 with a wrong
@@ -196,11 +159,14 @@ def _handshake_failure(status: int) -> ForwardFailure:
     )
 
 
-def _sending_failure(error: BaseException) -> ForwardFailure:
+def _sending_failure(error: BaseException, limits: Limits) -> ForwardFailure:
     """What a failure to send a request (and get its response head) means."""
-    fault = _client_body_fault(error)
+    fault = client_body_fault(error)
     if fault is not None:  # the client's body, not the upstream
         return _client_body_failure(fault)
+    bad = _bad_response(error, limits)
+    if bad is not None:
+        return bad
     if isinstance(error, aiohttp.ClientPayloadError):
         return ForwardFailure(
             RequestError(ErrorKind.PAYLOAD), 502, "upstream failed while receiving the request"
@@ -304,10 +270,17 @@ class Upstream:
             OSError,
         ) as error:
             slot.release()
-            raise _sending_failure(error) from error
+            raise _sending_failure(error, self.limits) from error
         except BaseException:
             slot.release()
             raise
+        limit = self.limits.max_upstream_header_bytes
+        if sum(len(name) + len(value) + 4 for name, value in response.raw_headers) > limit:
+            response.close()  # the body is never read: the connection cannot be reused
+            slot.release()
+            raise _bad_response_failure(
+                f"a response head over {limit} bytes (limits.max_upstream_header_bytes)"
+            )
         return UpstreamResponse(response, slot)
 
     async def connect_websocket(
@@ -340,10 +313,10 @@ class Upstream:
         http = make_connector(
             address.base, address.unix_path, self.limits.max_upstream_connections, timeouts
         )
-        self._session = _client_session(http, timeouts)
+        self._session = _client_session(http, timeouts, self.limits)
         # No connector limit: the relay counts WebSockets itself (limits.max_websockets).
         self._ws_session = _client_session(
-            make_connector(address.base, address.unix_path, 0, timeouts), timeouts
+            make_connector(address.base, address.unix_path, 0, timeouts), timeouts, self.limits
         )
 
     async def close(self) -> None:
@@ -374,7 +347,9 @@ class Upstream:
         return True
 
 
-def _client_session(connector: aiohttp.BaseConnector, timeouts: Timeouts) -> aiohttp.ClientSession:
+def _client_session(
+    connector: aiohttp.BaseConnector, timeouts: Timeouts, limits: Limits
+) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -387,4 +362,7 @@ def _client_session(connector: aiohttp.BaseConnector, timeouts: Timeouts) -> aio
             sock_read=timeouts.read,
         ),
         read_bufsize=STREAM_CHUNK,
+        # aiohttp's default (8190) refuses legal heads (a 9 KB Content-Security-Policy).
+        max_line_size=limits.max_upstream_header_line,
+        max_field_size=limits.max_upstream_header_line,
     )

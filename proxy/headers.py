@@ -11,6 +11,7 @@ Pure functions over header multidicts: no I/O, no aiohttp.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -62,10 +63,11 @@ ROUTING_HEADERS = frozenset(
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class HeaderLookup(Protocol):
-    """What is read from request headers: a multidict, or anything that looks like one."""
+class RequestHeaders(Protocol):
+    """What the edge reads of a request's headers: a multidict, or what looks like one."""
 
     def get(self, key: str, /) -> str | None: ...
+    def getall(self, key: str, default: Sequence[str], /) -> Sequence[str]: ...
 
 
 def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
@@ -127,20 +129,15 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def client_scheme(headers: HeaderLookup, trusted: bool) -> str:
-    """The scheme the client used: a trusted peer's ``X-Forwarded-Proto``, else http."""
-    if trusted:
-        forwarded = headers.get("X-Forwarded-Proto")
-        if forwarded:
-            return forwarded.split(",")[0].strip().lower()
-    return "http"
-
-
-def response_headers(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
-    """Upstream response headers minus hop-by-hop and ``Access-Control-*``."""
+def response_headers(
+    headers: CIMultiDictProxy[str], *, keep_cors: bool = False
+) -> list[tuple[str, str]]:
+    """Upstream response headers minus hop-by-hop and (unless ``keep_cors``, for shadow
+    mode) ``Access-Control-*``."""
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
     return [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in dropped and not name.lower().startswith("access-control-")
+        if name.lower() not in dropped
+        and (keep_cors or not name.lower().startswith("access-control-"))
     ]

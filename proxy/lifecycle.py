@@ -17,6 +17,8 @@ Shutdown
     are refused), in-flight requests get up to ``--grace`` seconds to finish, idle
     keep-alive connections are closed, and the process exits 0. A second signal cuts
     the grace period short.
+
+Public aiohttp API only; connections are closed by ``EdgeHTTPServer.close_connections``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import hashlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +39,10 @@ from aiohttp import web
 from .accesslog import UpstreamErrorLog
 from .admin import AdminState, start_admin
 from .forward import Upstream
-from .loader import PolicyError, load_policy_file
+from .loader import PolicyError, load_policy_bytes
 from .metrics import Metrics
 from .policy import Config
+from .policyread import BoundedReader, PolicySource
 from .protocol import EdgeHTTPServer
 from .records import Observer, PolicyHolder
 from .runtime import install_event_loop_policy, keep_freed_memory
@@ -64,16 +68,12 @@ class ServeOptions:
     watch: bool = False
     watch_interval: float = 1.0
     drain_delay: float = 0.0
+    policy_source: PolicySource | None = None  # None: the file; serve --allow-origin sets one
 
 
 def split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of the file's bytes (the same digest Config.sha256 holds)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class Service:
@@ -87,6 +87,7 @@ class Service:
     ) -> None:
         self.options = options
         self.metrics = metrics if metrics is not None else Metrics()
+        self._policy_reader = options.policy_source or BoundedReader(options.config)
         self.holder = PolicyHolder(self.load())
         policies = self.holder.current
         self.upstream = Upstream(policies.upstream, policies.timeouts, policies.limits)
@@ -112,7 +113,10 @@ class Service:
         self.admin_address: tuple[str, int] | None = None
 
     def load(self) -> Config:
-        policies = load_policy_file(self.options.config)
+        return self.compile(self._policy_reader.read_blocking())  # bounded: proxy.policyread
+
+    def compile(self, raw: bytes) -> Config:
+        policies = load_policy_bytes(raw, self._policy_reader.source)
         options = self.options
         return dataclasses.replace(
             policies,
@@ -130,12 +134,14 @@ class Service:
         task.add_done_callback(self._reload_tasks.discard)
 
     async def reload_in_background(self, reason: str) -> bool:
-        """Read and compile the file on a worker thread (a big policy takes a while),
+        """Read the file off the loop, bounded in size and time (proxy.policyread: a stuck
+        read wedges nothing), compile it on a worker thread (a big policy takes a while),
         then swap it in on the event loop, atomically with respect to requests."""
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             try:
-                policies = await loop.run_in_executor(None, self.load)
+                raw = await self._policy_reader.read()
+                policies = await loop.run_in_executor(None, self.compile, raw)
             except Exception as error:
                 self._load_failed(reason, error)
                 return False
@@ -209,7 +215,7 @@ class Service:
         A Kubernetes ConfigMap volume swaps a ``..data`` symlink to a new directory;
         no inotify event reaches a watch on the file itself, and the mtime seen
         through the path can go backwards. Hashing the content read through the path
-        catches every swap. The file is small and read once per interval: no busy loop.
+        catches every swap. Read once per interval, off the loop and bounded.
         """
         path = self.options.config
         interval = max(self.options.watch_interval, 0.05)
@@ -218,15 +224,12 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             try:
-                digest = file_digest(path)
-            except OSError as error:
+                digest = hashlib.sha256(await self._policy_reader.read()).hexdigest()
+            except PolicyError as error:
                 if not missing:  # say it once, not every interval
-                    log.warning(
-                        "watch: cannot read %s (%s); keeping generation %d",
-                        path,
-                        error.strerror or error,
-                        self.holder.generation,
-                    )
+                    why = error.message.removeprefix("cannot read: ")
+                    log.warning("watch: cannot read %s (%s); keeping generation %d", path, why,
+                                self.holder.generation)  # fmt: skip
                 missing = True
                 continue
             if missing:
@@ -263,12 +266,10 @@ class Service:
         if self._admin_runner is not None:
             self.admin_address = _bound_address(self._admin_runner)
         self.admin_state.ready = True
-        bound = self.admin_address
-        admin_text = "unavailable" if bound is None else f"{bound[0]}:{bound[1]}"
         log.info(
             "listening on %s:%d (admin %s), upstream %s, policy %s generation %d sha256 %s",
             *self.edge_address,
-            admin_text,
+            ":".join(map(str, self.admin_address or ())) or "unavailable",
             policies.upstream,
             policies.source,
             self.holder.generation,
@@ -278,10 +279,7 @@ class Service:
     async def stop(self) -> None:
         """Readiness false, stop accepting, let in-flight requests finish, close."""
         await self.drain()
-        await self.upstream.close()
-        if self._admin_runner is not None:
-            await self._admin_runner.cleanup()
-            self._admin_runner = None
+        await self._close()
 
     async def _close(self) -> None:
         for runner in (self._edge_runner, self._admin_runner):
@@ -379,7 +377,8 @@ def _bound_address(runner: web.BaseRunner) -> tuple[str, int]:
     raise RuntimeError("listener has no TCP address")
 
 
-def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int:
+def serve(make_service: Callable[[], Service]) -> int:
+    """Run one service (a lone ``serve``, or a worker of ``--workers N``) in this process."""
     # SIGHUP's default action ends the process; until run() installs the reload
     # handler (imports, policy load, binding), a SIGHUP is ignored instead.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -387,8 +386,7 @@ def serve(options: ServeOptions, observers: list[Observer] | None = None) -> int
     keep_freed_memory()
 
     async def main() -> None:
-        service = Service(options, observers)
-        await service.run()
+        await make_service().run()
 
     try:
         asyncio.run(main())

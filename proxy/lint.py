@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .drafts import Located, RouteDraft
+from .drafts import Located, RouteDraft, Where
 
 CHROMIUM_MAX_AGE_CAP = 7200  # seconds; Chromium clamps Access-Control-Max-Age to this
 FIREFOX_MAX_AGE_CAP = 86400
@@ -156,4 +156,19 @@ def _wildcard_beside_credentials(routes: Sequence[RouteDraft]) -> list[str]:
         )
         for route in routes
         if route.fields.origins is not None and route.fields.origins.value.any_origin
+    ]
+
+
+def lint_scheme(public_scheme: str | None, trusts_forwarders: bool, document: Where) -> list[str]:
+    """Same-origin detection needs the scheme the browser used; say when it is a guess."""
+    if public_scheme is not None or trusts_forwarders:
+        return []
+    where = Where(document.source, document.line, "public_scheme")
+    return [
+        where.warning(
+            "not set, and no trust_forwarded_from: same-origin detection assumes browsers "
+            "reach cors-edge over http. Behind a TLS terminator set public_scheme: https "
+            "(or list the terminator in trust_forwarded_from); requests whose "
+            "X-Forwarded-Proto contradicts the assumption are judged cross-origin"
+        )
     ]

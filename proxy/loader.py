@@ -12,26 +12,36 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from .drafts import Located, PolicyError, PolicyFields, RouteDraft, Where, builtin_fields
-from .lint import lint
-from .policy import Config, Limits, RoutePolicy, Timeouts
+from .lint import lint, lint_scheme
+from .policy import Config, Limits, RoutePolicy, Scheme, Timeouts, Unmatched
 from .policyfields import POLICY_KEYS, FieldReader
+from .policyread import FixedPolicy, read_policy_bytes
 from .routes import PathRule, RouteTable
-from .yamlwalk import Fields, Walker, compose, is_null
+from .yamlwalk import Fields, UnreadableScalar, Walker, compose, is_null
 
-__all__ = ["PolicyError", "load_policy_file", "load_policy_text"]
+__all__ = [
+    "PolicyError",
+    "load_policy_bytes",
+    "load_policy_file",
+    "load_policy_text",
+    "local_dev_policy",
+]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
+D = TypeVar("D")
 
 _TOP_KEYS = frozenset(
     {"upstream", "listen", "admin", "timeouts", "limits", "trust_forwarded_from", "defaults"}
-    | {"routes"}
+    | {"routes", "unmatched", "public_scheme"}
 )
 _TIMEOUT_KEYS = frozenset(
     {"connect", "read", "client_header", "client_body", "keepalive", "upstream_idle"}
@@ -39,7 +49,8 @@ _TIMEOUT_KEYS = frozenset(
 )
 _LIMIT_KEYS = frozenset(
     {"max_body_bytes", "max_header_bytes", "max_headers", "max_upstream_connections"}
-    | {"max_websocket_message", "max_websockets"}  # issue 10
+    | {"max_upstream_header_line", "max_upstream_header_bytes"}
+    | {"max_websocket_message", "max_websockets"}
 )
 _POLICY_KEYS = POLICY_KEYS
 _ROUTE_KEYS = _POLICY_KEYS | {"path", "regex"}
@@ -65,6 +76,8 @@ class _PolicyReader:
         result["timeouts"] = self.section(top, "timeouts", _TIMEOUT_KEYS, Timeouts, integer=False)
         result["limits"] = self.section(top, "limits", _LIMIT_KEYS, Limits, integer=True)
         result["trust_forwarded_from"] = self.networks(top)
+        result["unmatched"] = self.choice(top, "unmatched", Unmatched, Unmatched.FORWARD)
+        result["public_scheme"] = self.choice(top, "public_scheme", Scheme, None)
         defaults = PolicyFields()
         if "defaults" in top:
             node = top["defaults"][1]
@@ -75,7 +88,10 @@ class _PolicyReader:
             raise self.walk.fail(root, "routes", "missing; list at least one route")
         route_nodes = self.walk.sequence(top["routes"][1], "routes")
         drafts = [self.route(node, i, defaults) for i, node in enumerate(route_nodes)]
-        result["warnings"] = lint(drafts)
+        scheme_warnings = lint_scheme(
+            result["public_scheme"], bool(result["trust_forwarded_from"]), self.walk.where(root, "")
+        )
+        result["warnings"] = (*lint(drafts), *scheme_warnings)
         result["routes"] = RouteTable([(d.rule.value, build_route(d)) for d in drafts])
         return result
 
@@ -88,6 +104,17 @@ class _PolicyReader:
             expected = "http://host:port or unix:/path.sock" if name == "upstream" else "host:port"
             raise self.walk.fail(node, name, f"{text!r} is not of the form {expected}")
         return text
+
+    def choice(self, top: Fields, name: str, enum: type[E], default: D) -> E | D:
+        if name not in top:
+            return default
+        node = top[name][1]
+        text = self.walk.string(node, name)
+        try:
+            return enum(text)
+        except ValueError:
+            expected = " or ".join(member.value for member in enum)
+            raise self.walk.fail(node, name, f"{text!r}: expected {expected}") from None
 
     def section(
         self, top: Fields, name: str, keys: frozenset[str], cls: Callable[..., T], *, integer: bool
@@ -195,7 +222,8 @@ def build_route(route: RouteDraft) -> RoutePolicy:
         max_age=_value(fields.max_age),
         send_wildcard=bool(_value(fields.send_wildcard)),
         allow_private_network=bool(_value(fields.allow_private_network)),
-        enforce=bool(_value(fields.enforce)),
+        enforce=bool(_value(fields.enforce)),  # "shadow" decides as enforced
+        shadow=_value(fields.enforce) == "shadow",
     )
 
 
@@ -207,7 +235,11 @@ def _value(field: Located[T] | None) -> T:
 def load_policy_text(text: str, source: str = "<string>") -> Config:
     """Parse and compile a policy document, or raise :class:`PolicyError`."""
     root = compose(text, source)
-    values = _PolicyReader(source).read(root)
+    try:
+        values = _PolicyReader(source).read(root)
+    except UnreadableScalar as error:
+        line = error.node.start_mark.line + 1
+        raise PolicyError(source, line, "(yaml)", f"invalid YAML: {error}") from None
     return Config(
         source=source,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
@@ -219,19 +251,45 @@ def load_policy_text(text: str, source: str = "<string>") -> Config:
         trust_forwarded_from=values["trust_forwarded_from"],
         routes=values["routes"],
         warnings=values["warnings"],
+        unmatched=values["unmatched"],
+        public_scheme=values["public_scheme"],
     )
 
 
 def load_policy_file(path: str | Path) -> Config:
-    """Read and compile a policy file; errors name the path as given."""
-    source = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise PolicyError(source, 0, "(file)", f"cannot read: {error.strerror}") from None
+    """Read and compile a policy file (a regular file, at most MAX_POLICY_BYTES);
+    errors name the path as given."""
+    return load_policy_bytes(read_policy_bytes(Path(path)), str(path))
+
+
+def load_policy_bytes(raw: bytes, source: str) -> Config:
+    """Compile a policy file's bytes (UTF-8), as read once by the caller."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise PolicyError(source, line, "(file)", "not valid UTF-8") from None
     return load_policy_text(text, source)
+
+
+def local_dev_policy(origins: Sequence[str], *, credentials: bool) -> FixedPolicy:
+    """The policy ``serve --allow-origin O ... [--allow-credentials]`` stands for
+    (DESIGN.md "Local development in one line"): one route ``/**`` allowing the listed
+    origins, every method and every requested header (answered as lists, as ``"*"``
+    is in a file), credentials when asked; on loopback, plain http. It is written as
+    a policy document and validated like any file, so the rules are the same;
+    PolicyError if an origin is not one (or ``"*"`` is asked with credentials)."""
+    listed: str | list[str] = "*" if list(origins) == ["*"] else list(origins)
+    route = {"path": "/**", "origins": listed, "methods": "*", "allow_headers": "*"}
+    document = {
+        "listen": "127.0.0.1:8080",
+        "public_scheme": "http",
+        "routes": [{**route, "supports_credentials": credentials}],
+    }
+    text = yaml.safe_dump(document, sort_keys=False)
+    source = (
+        f"--allow-origin {' '.join(origins)} (no policy file: one route /** for every "
+        f"method and requested header, {'with' if credentials else 'without'} credentials)"
+    )
+    load_policy_text(text, source)  # refuse now, at start, with the loader's own words
+    return FixedPolicy(text, source)

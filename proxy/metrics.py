@@ -1,26 +1,35 @@
 """Prometheus metrics, collected by a request observer into cors-edge's own registry.
 
 The edge server calls every observer with a :class:`~proxy.records.RequestRecord`
-after each request; :class:`Metrics` is one of them. Per-request counts are kept in
-plain dicts on the event loop (no locks: requests and scrapes run on the same loop)
-and become metric families only when ``/metrics`` is scraped. The label sets are
-bounded: routes come from the policy file, decisions from the engine, statuses from
-HTTP, error kinds from :class:`~proxy.records.ErrorKind`.
+after each request; :class:`Metrics` is one of them. Label children are bound once
+per label combination and kept in dicts, so a request costs a few dict look-ups and
+lock-protected increments (about 2 us). They are prometheus-client's own counters and
+histograms, so that under ``--workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set by the
+parent) each increment lands in a memory-mapped file the parent sums, and survives
+the worker. The label sets are bounded: routes come from the policy file, decisions
+from the engine, statuses from HTTP, error kinds from :class:`~proxy.records.ErrorKind`.
 
 Exposed on the admin listener's ``/metrics`` (never on the public port).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
 
 from .policy import Config
 from .records import RequestRecord
+
+# No *_created samples: they double the exposition and no dashboard of ours reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
 
 NO_ROUTE_LABEL = "none"
 RELOAD_RESULTS = ("ok", "unchanged", "error")
@@ -46,81 +55,59 @@ LATENCY_BUCKETS = (
 )
 
 
-class _Histogram:
-    """Bucket counts kept as plain integers; read only when /metrics is scraped."""
-
-    __slots__ = ("counts", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le is inclusive
-        self.total += seconds
-
-    def family_buckets(self) -> list[tuple[str, float]]:
-        running = 0
-        buckets: list[tuple[str, float]] = []
-        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), self.counts, strict=True):
-            running += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
-        return buckets
-
-
-class _RequestCollector(Collector):
-    """Per-request metrics, counted in plain dicts on the event loop (no locks, no
-    label look-ups per request) and turned into metric families at scrape time;
-    scrapes run on the same loop, so they see consistent numbers."""
-
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str], int] = {}
-        self.duration = _Histogram()
-        self.upstream_latency: dict[str, _Histogram] = {}
-        self.upstream_errors: dict[str, int] = {}
-
-    def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
-            "cors_edge_requests",
-            "Requests handled, by route, CORS decision and response status.",
-            labels=("route", "decision", "status"),
-        )
-        for labels, count in self.requests.items():
-            requests.add_metric(labels, count)
-        yield requests
-        duration = HistogramMetricFamily(
-            "cors_edge_request_duration_seconds",
-            "Time from request head to the end of cors-edge's response.",
-        )
-        duration.add_metric((), self.duration.family_buckets(), self.duration.total)
-        yield duration
-        latency = HistogramMetricFamily(
-            "cors_edge_upstream_latency_seconds",
-            "Time from sending a request upstream to its response headers, by route.",
-            labels=("route",),
-        )
-        for route, histogram in self.upstream_latency.items():
-            latency.add_metric((route,), histogram.family_buckets(), histogram.total)
-        yield latency
-        errors = CounterMetricFamily(
-            "cors_edge_upstream_errors",
-            "Requests the upstream failed: connect (refused/unreachable), timeout, "
-            "disconnected, payload, aborted:<kind> (broken mid-response).",
-            labels=("kind",),
-        )
-        for kind, count in self.upstream_errors.items():
-            errors.add_metric((kind,), count)
-        yield errors
-
-
 class Metrics:
     """cors-edge's metrics; call the instance with a RequestRecord (an observer)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, lifecycle: bool = True
+    ) -> None:
+        """``lifecycle=False`` for a worker of ``--workers N``: it counts requests only
+        (into prometheus-client's multiprocess files, which the parent sums); reloads,
+        generation and readiness are the parent's to report."""
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self._per_request = _RequestCollector()
-        r.register(self._per_request)
+        self._lifecycle = lifecycle
+        self.requests = Counter(
+            "cors_edge_requests",
+            "Requests handled, by route, CORS decision and response status.",
+            ("route", "decision", "status"),
+            registry=r,
+        )
+        self.duration = Histogram(
+            "cors_edge_request_duration_seconds",
+            "Time from request head to the end of cors-edge's response.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_latency = Histogram(
+            "cors_edge_upstream_latency_seconds",
+            "Time from sending a request upstream to its response headers, by route.",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "cors_edge_upstream_errors",
+            "Requests the upstream failed: connect (refused/unreachable), timeout, "
+            "disconnected, payload, aborted:<kind> (broken mid-response).",
+            ("kind",),
+            registry=r,
+        )
+        self.shadow_disagreements = Counter(
+            "cors_edge_shadow_disagreements",
+            "Requests on enforce: shadow routes where the browser's verdict under cors-edge's "
+            "policy (ours) differs from its verdict on the upstream's answer (upstream).",
+            ("route", "ours", "upstream"),
+            registry=r,
+        )
+        # Label children bound once per combination: a request costs dict look-ups.
+        self._request_children: dict[tuple[str, str, int], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
+        self._error_children: dict[str, Counter] = {}
+        if lifecycle:
+            self._lifecycle_metrics(r)
+
+    def _lifecycle_metrics(self, r: CollectorRegistry) -> None:
         self.reloads = Counter(
             "cors_edge_policy_reloads",
             "Policy reloads (SIGHUP or --watch), by result: ok, unchanged, error.",
@@ -148,33 +135,48 @@ class Metrics:
     # --- per request ----------------------------------------------------------
 
     def __call__(self, record: RequestRecord) -> None:
-        counts = self._per_request
         route = record.route or NO_ROUTE_LABEL
-        key = (route, record.decision or "error", str(record.status))
-        counts.requests[key] = counts.requests.get(key, 0) + 1
-        counts.duration.observe(record.total_ms / 1000.0)
+        key = (route, record.decision or "error", record.status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(
+                route, key[1], str(record.status)
+            )
+        counter.inc()
+        self.duration.observe(record.total_ms / 1000.0)
         if record.upstream_ms is not None:
-            latency = counts.upstream_latency.get(route)
+            latency = self._latency_children.get(route)
             if latency is None:
-                latency = counts.upstream_latency[route] = _Histogram()
+                latency = self._latency_children[route] = self.upstream_latency.labels(route)
             latency.observe(record.upstream_ms / 1000.0)
         error = record.error
         if error is not None and not error.is_client:  # the upstream's doing, not the client's
             label = error.label
-            counts.upstream_errors[label] = counts.upstream_errors.get(label, 0) + 1
+            errors = self._error_children.get(label)
+            if errors is None:
+                errors = self._error_children[label] = self.upstream_errors.labels(label)
+            errors.inc()
+        if record.shadow is not None:
+            self.shadow_disagreements.labels(route, *record.shadow).inc()
 
     # --- lifecycle ------------------------------------------------------------
 
     def policy_loaded(self, policies: Config, generation: int) -> None:
+        if not self._lifecycle:
+            return
         self.generation.set(generation)
         self.policy.info(
             {"source": policies.source, "sha256": policies.sha256, "generation": str(generation)}
         )
 
     def reload_result(self, result: str) -> None:
+        if not self._lifecycle:
+            return
         self._reload_children[result].inc()
 
     def track(self, in_flight: Callable[[], float], ready: Callable[[], float]) -> None:
         """Read the in-flight count and readiness when scraped (no per-request cost)."""
+        if not self._lifecycle:
+            return
         self.in_flight.set_function(in_flight)
         self.ready.set_function(ready)

@@ -10,12 +10,27 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .origins import OriginSet
 from .routes import PathRule, RouteTable
 
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+
+
+class Unmatched(StrEnum):
+    """What a cross-origin request to a path no route matches gets (``unmatched:``)."""
+
+    FORWARD = "forward"  # forwarded untouched, as before least privilege
+    BLOCK = "block"  # answered like a refused origin on an enforced route
+
+
+class Scheme(StrEnum):
+    """The scheme browsers use to reach the listener (``public_scheme:``)."""
+
+    HTTP = "http"
+    HTTPS = "https"  # behind a TLS terminator
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +61,9 @@ class Limits:
     max_header_bytes: int = 8190  # one header line; longer is refused with 431
     max_headers: int = 100  # more header fields than this is refused with 431
     max_upstream_connections: int = 100  # requests beyond this wait for a free connection
+    # An upstream response head past these is answered 502 (a legal 9 KB CSP header passes).
+    max_upstream_header_line: int = 16 * 1024
+    max_upstream_header_bytes: int = 64 * 1024
     # One WebSocket message (after permessage-deflate inflation), either direction;
     # larger closes the socket with 1009.
     max_websocket_message: int = 1024 * 1024
@@ -72,6 +90,7 @@ class RoutePolicy:
     send_wildcard: bool
     allow_private_network: bool
     enforce: bool
+    shadow: bool = False  # enforce: shadow: decide and compare, forward everything untouched
     # precomputed
     name: str = field(init=False)
     wildcard_response: bool = field(init=False)  # ACAO is a plain "*", never varies
@@ -115,6 +134,8 @@ class Config:
     trust_forwarded_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     routes: RouteTable[RoutePolicy]
     warnings: tuple[str, ...] = ()
+    unmatched: Unmatched = Unmatched.FORWARD
+    public_scheme: Scheme | None = None  # None: guessed (see proxy.sameorigin)
 
     @property
     def route_list(self) -> tuple[RoutePolicy, ...]:

@@ -60,18 +60,22 @@ class FieldReader:
                         "cors-edge always sends Vary where the answer varies, so shared "
                         "caches never serve one origin's answer to another; remove this key"
                     )
+            elif name == "enforce":
+                enforce = self.walk.scalar(node, child)
+                if not isinstance(enforce, bool) and enforce != "shadow":  # see proxy/shadow.py
+                    raise where.error(f"expected true, false or shadow, got {describe(node)}")
+                values[name] = Located(enforce, where)
             else:
                 assert name in _BOOLEAN_KEYS
                 values[name] = Located(self.walk.boolean(node, child), where)
         return PolicyFields(**values)
 
     def origins(self, node: yaml.Node, key: str) -> OriginsDraft:
+        """``"*"``, one origin, or a list of them; ``[]`` (least privilege) allows none."""
         if isinstance(node, yaml.ScalarNode) and construct(node) == "*":
             return OriginsDraft(True, entries=(Located("*", self.walk.where(node, key)),))
         scalar = isinstance(node, yaml.ScalarNode)
         items = [node] if scalar else self.walk.sequence(node, key)
-        if not items:
-            raise self.walk.fail(node, key, 'no origins listed; use "*" or list origins')
         exact: list[str] = []
         wildcards: list[SubdomainWildcard] = []
         regexes: list[Located[re.Pattern[str]]] = []

@@ -19,9 +19,10 @@ subclasses ``aiohttp.web_protocol.RequestHandler`` and reads or overrides its
 internals (``_request_count``, ``_waiter``, ``_force_close``, ``_upgraded``,
 ``_messages``, ``_current_request``, ``_loop``, the ``_ErrInfo`` messages the parser
 queues, ``handle_error``, ``eof_received``, ``data_received``), reads ``web.Server``'s
-``_loop`` and ``_kwargs``, writes ``100 Continue`` through ``request.writer``, and drives
-the undocumented ``web.Server.pre_shutdown``. aiohttp is pinned to 3.14
-(``pyproject.toml``); ``tests/test_aiohttp_contract.py`` checks each of these.
+``_loop`` and ``_kwargs``, writes ``100 Continue`` through the undocumented
+``request.writer``, and drives the undocumented ``web.Server.pre_shutdown``.
+aiohttp is pinned to 3.14 (``pyproject.toml``); ``tests/test_aiohttp_contract.py``
+checks these names and signatures, ``tests/hardening`` the behaviour built on them.
 """
 
 from __future__ import annotations
@@ -223,7 +224,12 @@ class EdgeRequestHandler(RequestHandler):
                 verdict = self._refused_verdict(head, request.remote)
             except Exception:  # a refusal must never fail: answer without CORS headers
                 log.exception("could not work out the CORS headers of a refused request")
-        response = error_answer(verdict, status, _MESSAGES.get(status, "refused"))
+        # No body on an answer to HEAD (RFC 9112 §6.3); aiohttp cannot tell, as the
+        # request it hands over for a refused head is a placeholder.
+        head_only = head.startswith(b"HEAD ")
+        response = error_answer(
+            verdict, status, _MESSAGES.get(status, "refused"), head_only=head_only
+        )
         response.force_close()
         return response
 

@@ -29,6 +29,7 @@ class ErrorKind(StrEnum):
     DISCONNECTED = "disconnected"  # the upstream closed the connection without answering
     PAYLOAD = "payload"  # the upstream failed while receiving the request body
     UPSTREAM = "upstream"  # any other upstream failure; the exception's name is the detail
+    BAD_RESPONSE = "bad_response"  # the upstream's answer is not valid HTTP; detail says why
     BODY_TOO_LARGE = "body_too_large"  # the client's body is past limits.max_body_bytes
     CLIENT_BODY_TIMEOUT = "client_body_timeout"  # the client went silent mid-body
     CLIENT_BODY_INCOMPLETE = "client_body_incomplete"  # the client stopped short of its body
@@ -61,7 +62,8 @@ class RequestError:
 
     kind: ErrorKind
     aborted: bool = False  # the response head was sent: the client saw a cut-off response
-    detail: str | None = None  # for ErrorKind.UPSTREAM: the exception's class name
+    # For ErrorKind.UPSTREAM the exception's class name; for BAD_RESPONSE what was wrong.
+    detail: str | None = None
 
     @property
     def label(self) -> str:
@@ -88,6 +90,7 @@ class RequestRecord:
     upstream_ms: float | None
     total_ms: float
     error: RequestError | None = None
+    shadow: tuple[str, str] | None = None  # (ours, upstream) on an enforce: shadow disagreement
     generation: int = 0
 
 
@@ -123,8 +126,9 @@ class PolicyHolder:
     def generation(self) -> int:
         return self.snapshot.generation
 
-    def swap(self, config: Config) -> int:
-        """Put ``config`` in force as the next generation; returns that generation."""
-        snapshot = Snapshot.of(config, self.snapshot.generation + 1)
+    def swap(self, config: Config, generation: int | None = None) -> int:
+        """Put ``config`` in force as the next generation (or as ``generation``, which
+        the parent of ``--workers N`` numbers for all its workers alike); returns it."""
+        snapshot = Snapshot.of(config, generation or self.snapshot.generation + 1)
         self.snapshot = snapshot
         return snapshot.generation

@@ -21,6 +21,8 @@ _MULTI_SLASH = re.compile(r"/{2,}")
 # Any of these anywhere in the raw path means it is ambiguous between hops.
 _FORBIDDEN_RAW = re.compile(r"%(?:2[fF]|5[cC]|00)|\\|\x00")
 _DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2[eE]){1,2}(?:/|$)")
+# "^/" + plain characters + a slash (maybe escaped) that no quantifier makes optional.
+_REGEX_FIRST_SEGMENT = re.compile(r"\^/([A-Za-z0-9_~-]+)(?:/|\\/)(?![*?{])")
 
 
 class BadPath(ValueError):
@@ -75,12 +77,16 @@ def glob_to_regex(glob: str) -> str:
 def literal_first_segment(pattern: str, *, is_regex: bool) -> str | None:
     """The literal first path segment every match must start with, if one is evident.
 
-    Used to index routes so a lookup tests only the routes that can match.
+    Used to index routes so a lookup tests only the routes that can match, so it must
+    never name a segment some match does not start with: ``None`` unless certain. A
+    regex qualifies only when it opens with ``^/``, plain characters and a slash that
+    is required (not followed by ``*``, ``?`` or ``{``): ``^/api/*`` also matches
+    ``/apidocs``, the pasted form of a Flask-CORS key.
     """
     if is_regex:
         if "|" in pattern:
             return None
-        match = re.match(r"\^/([A-Za-z0-9_~-]+)(?:/|\\/)", pattern)
+        match = _REGEX_FIRST_SEGMENT.match(pattern)
         return match[1] if match else None
     match = re.match(r"/([^/*]+)(/|$)", pattern)
     return match[1] if match else None

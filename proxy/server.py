@@ -15,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
+from .bodies import limited_body
 from .cors import Verdict
 from .edge_answers import edge_answer, error_answer
-from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, read_small_body
-from .headers import client_scheme, is_trusted, response_headers, upstream_request_headers
+from .forward import ForwardFailure, Upstream, UpstreamResponse, read_small_body
+from .headers import RequestHeaders, is_trusted, response_headers, upstream_request_headers
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
+from .sameorigin import client_scheme
+from .shadow import ShadowLog, judge
 from .websocket import (
     Relays,
     is_websocket_upgrade,
@@ -38,13 +40,6 @@ from .websocket import (
 log = logging.getLogger("cors_edge")
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are relayed in one piece
-
-
-class RequestHeaders(Protocol):
-    """What the engine reads of a request's headers (a multidict)."""
-
-    def get(self, key: str, /) -> str | None: ...
-    def getall(self, key: str, default: Sequence[str], /) -> Sequence[str]: ...
 
 
 class EdgeServer:
@@ -62,6 +57,7 @@ class EdgeServer:
         self.in_flight = 0
         # Counted against limits.max_websockets; shutdown closes them with 1001.
         self.websockets = Relays(holder.current.limits.max_websockets)
+        self.shadow_log = ShadowLog()
 
     def make_server(self) -> EdgeHTTPServer:
         config = self.holder.current
@@ -92,8 +88,9 @@ class EdgeServer:
         *,
         preflight: bool = True,
     ) -> Verdict:
-        """The one way into the engine: the snapshot's verdict cache, the client's scheme
-        (a trusted peer's ``X-Forwarded-Proto``), its Host and Origin headers."""
+        """The one way into the engine: the snapshot's verdict cache, the scheme the
+        browser addressed (``public_scheme``, a trusted ``X-Forwarded-Proto``, or None when
+        in doubt: see :mod:`proxy.sameorigin`), its Host and Origin headers."""
         get = headers.get
         return snapshot.verdicts.decide(
             method,
@@ -102,7 +99,7 @@ class EdgeServer:
             get("Access-Control-Request-Method") if preflight else None,
             get("Access-Control-Request-Headers") if preflight else None,
             get("Access-Control-Request-Private-Network") if preflight else None,
-            client_scheme(headers, trusted),
+            client_scheme(snapshot.config.public_scheme, get("X-Forwarded-Proto"), trusted),
             get("Host"),
         )
 
@@ -145,10 +142,15 @@ class EdgeServer:
             record.route = verdict.route.name if verdict.route else None
             record.origin = verdict.origin or request.headers.get("Origin")
             response: web.StreamResponse
-            if verdict.answered_at_edge:
+            shadow = verdict.route is not None and verdict.route.shadow
+            if shadow:
+                record.decision = f"shadow:{record.decision}"
+            if verdict.answered_at_edge and not shadow:
                 response = edge_answer(verdict, request)
             else:
-                response = await self._forward(request, snapshot, verdict, peer, trusted, record)
+                response = await self._forward(
+                    request, snapshot, verdict, peer, trusted, record, shadow=shadow
+                )
             record.status = response.status
             return response
         finally:
@@ -168,6 +170,8 @@ class EdgeServer:
         peer: str | None,
         trusted: bool,
         record: RequestRecord,
+        *,
+        shadow: bool = False,
     ) -> web.StreamResponse:
         config = snapshot.config
         max_body = config.limits.max_body_bytes
@@ -178,12 +182,18 @@ class EdgeServer:
             # Only now that the request is permitted may the client send its body.
             await send_continue(request)
         has_body = request.body_exists
+        # The scheme browsers use when the operator stated it, else the listener's own.
+        scheme = config.public_scheme or request.scheme
         out_headers = upstream_request_headers(
-            request.headers, peer=peer, scheme=request.scheme, trusted_peer=trusted
+            request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
         )
         raw_target = request.raw_path
         if is_websocket_upgrade(request):
-            if not may_carry_credentials(verdict, request.headers, trusted):
+            browser_scheme = client_scheme(
+                config.public_scheme, request.headers.get("X-Forwarded-Proto"), trusted
+            )
+            # Shadow mode changes nothing the app sees; enforcing routes strip credentials.
+            if not shadow and not may_carry_credentials(verdict, request.headers, browser_scheme):
                 strip_credentials(out_headers)
             return await relay_websocket(
                 request, self.upstream, raw_target, out_headers, verdict, record, self.websockets
@@ -205,7 +215,7 @@ class EdgeServer:
             return _failed(verdict, failure, record)
         record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
         try:
-            return await self._relay(request, upstream_response, verdict, record)
+            return await self._relay(request, upstream_response, verdict, record, shadow=shadow)
         finally:
             upstream_response.release()
 
@@ -215,15 +225,23 @@ class EdgeServer:
         upstream_response: UpstreamResponse,
         verdict: Verdict,
         record: RequestRecord,
+        *,
+        shadow: bool = False,
     ) -> web.StreamResponse:
         out: CIMultiDict[str] = CIMultiDict()
-        vary_values: list[str] = []
-        for name, value in response_headers(upstream_response.headers):
-            if name.lower() == "vary":
-                vary_values.append(value)
-            else:
-                out.add(name, value)
-        out.extend(verdict.answer_headers(vary_values))
+        if shadow:
+            # The app's own answer, its CORS headers and Vary as it sent them; cors-edge
+            # only judges it next to its own verdict.
+            out.extend(response_headers(upstream_response.headers, keep_cors=True))
+            self._judge_shadow(request, verdict, upstream_response.status, out, record)
+        else:
+            vary_values: list[str] = []
+            for name, value in response_headers(upstream_response.headers):
+                if name.lower() == "vary":
+                    vary_values.append(value)
+                else:
+                    out.add(name, value)
+            out.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
         status, reason = upstream_response.status, upstream_response.reason
         if (
@@ -239,11 +257,44 @@ class EdgeServer:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
             return web.Response(status=status, reason=reason, headers=out, body=body)
+        # Of unknown length, the body goes chunked to HTTP/1.1 clients and
+        # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
+        # choice when no Content-Length is set; the close must then really come,
+        # whatever keep-alive the HTTP/1.0 client asked for.
         response = web.StreamResponse(status=status, reason=reason, headers=out)
-        if "Content-Length" not in out and status not in (204, 304):
-            response.enable_chunked_encoding()
+        if (
+            request.version < HttpVersion11
+            and "Content-Length" not in out
+            and request.method != "HEAD"
+            and status not in (204, 304)
+        ):
+            response.force_close()
         send_timeout = self.holder.current.timeouts.client_send
         return await _stream(request, upstream_response, response, record, send_timeout)
+
+    def _judge_shadow(
+        self,
+        request: web.BaseRequest,
+        verdict: Verdict,
+        status: int,
+        headers: CIMultiDict[str],
+        record: RequestRecord,
+    ) -> None:
+        get = request.headers.get
+        origin = get("Origin")
+        judgement = judge(
+            verdict,
+            origin=origin,
+            request_method=get("Access-Control-Request-Method"),
+            request_headers=get("Access-Control-Request-Headers"),
+            credentials="Cookie" in request.headers,
+            status=status,
+            upstream_headers=list(headers.items()),
+        )
+        if judgement is not None and judgement.disagrees:
+            record.shadow = (judgement.ours, judgement.upstream)
+            route = record.route or "none"
+            self.shadow_log(route, request.method, request.raw_path, origin or "", judgement)
 
 
 async def _stream(

@@ -19,7 +19,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .cors import Decision, Verdict
 from .edge_answers import error_answer
 from .forward import ForwardFailure, Upstream
-from .headers import client_scheme
 from .origins import parse_origin
 from .records import ErrorKind, RequestError, RequestRecord
 
@@ -39,7 +38,9 @@ _HANDSHAKE = frozenset(
 _CREDENTIALS = ("Cookie", "Authorization")
 
 
-def may_carry_credentials(verdict: Verdict, headers: CIMultiDictProxy[str], trusted: bool) -> bool:
+def may_carry_credentials(
+    verdict: Verdict, headers: CIMultiDictProxy[str], scheme: str | None
+) -> bool:
     """Whether an upgrade may take the user's cookies and HTTP auth upstream.
 
     Browsers apply no CORS to WebSockets: a page on any site reads everything the
@@ -49,6 +50,8 @@ def may_carry_credentials(verdict: Verdict, headers: CIMultiDictProxy[str], trus
     cross-origin upgrade anywhere else (``origins: "*"``, a route without credentials,
     a refused origin under ``enforce: false``, a path no route covers) is stripped,
     not refused: a public socket keeps working for everyone, anonymously.
+    ``scheme`` is the one the browser addressed (None when in doubt: then nothing is
+    same-origin, see :mod:`proxy.sameorigin`).
     """
     decision = verdict.decision
     if decision in (Decision.SAME_ORIGIN, Decision.NO_ORIGIN):
@@ -60,7 +63,7 @@ def may_carry_credentials(verdict: Verdict, headers: CIMultiDictProxy[str], trus
         if not origins:
             return True
         host = headers.get("Host")
-        self_origin = parse_origin(f"{client_scheme(headers, trusted)}://{host}") if host else None
+        self_origin = parse_origin(f"{scheme}://{host}") if host and scheme else None
         return (
             len(origins) == 1
             and self_origin is not None

@@ -104,12 +104,23 @@ def is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and construct(node) is None
 
 
+class UnreadableScalar(Exception):
+    """A scalar whose tag PyYAML cannot build (``!!foo x``, ``!!int abc``)."""
+
+    def __init__(self, node: yaml.Node, problem: str) -> None:
+        super().__init__(problem)
+        self.node = node
+
+
 def construct(node: yaml.Node) -> Any:
     """The Python value of a scalar node, resolved by its tag as yaml.safe_load would."""
     constructor = _CONSTRUCTOR
     with _CONSTRUCTOR_LOCK:  # reloads compile on a worker thread
         try:
             return constructor.construct_object(node, deep=True)
+        except Exception as error:  # an explicit tag fails in many ways (Key/Value/YAMLError)
+            problem = getattr(error, "problem", None) or f"cannot read {node.tag}"
+            raise UnreadableScalar(node, str(problem)) from None
         finally:
             constructor.constructed_objects.clear()
             constructor.recursive_objects.clear()

@@ -7,37 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import EdgeFactory, Upstream, start_upstream
+from tests.support import BASE_POLICY, EdgeFactory, Upstream, start_upstream
 
-# The policy most end-to-end tests run against: the shapes DESIGN.md describes.
-STANDARD_POLICY = """
-timeouts: {connect: 2, read: 3, client_header: 5}
-defaults:
-  methods: [GET, HEAD, POST]
-  allow_headers: [Content-Type]
-  max_age: 600
-routes:
-  - path: /api/**
-    origins:
-      - http://localhost:3000
-      - https://*.example.com
-      - regex: ^https://pr-[0-9]+\\.preview\\.example\\.com$
-    methods: [GET, POST, PUT, DELETE]
-    allow_headers: [Content-Type, Authorization]
-    expose_headers: [X-Total-Count]
-    supports_credentials: true
-  - path: /public/**
-    origins: "*"
-  - regex: ^/v[0-9]+/public/
-    origins: "*"
-    send_wildcard: false
-  - path: /echo
-    origins: [http://localhost:3000]
-    enforce: false
-    methods: "*"
-    allow_headers: "*"
-    allow_private_network: true
-"""
+# The policy most end-to-end tests run against: the suites' shared base, unchanged.
+STANDARD_POLICY = BASE_POLICY
 
 
 @pytest.fixture(scope="session")

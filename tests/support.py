@@ -15,12 +15,64 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GUNICORN = str(BIN / "gunicorn")
+
+# The policy the suites share (the shapes DESIGN.md describes); a suite that needs
+# another one extends it with extend_policy() instead of copying it.
+BASE_POLICY_FILE = REPO / "tests" / "policies" / "base.yaml"
+BASE_POLICY = BASE_POLICY_FILE.read_text(encoding="utf-8")
+DROP = object()  # in extend_policy(): remove this key from the base
+
+
+def _merge(base: Any, change: Any) -> Any:
+    if not (isinstance(base, dict) and isinstance(change, Mapping)):
+        return change
+    merged = dict(base)
+    for key, value in change.items():
+        if value is DROP:
+            merged.pop(key, None)
+        elif key == "routes" and isinstance(merged.get(key), list):
+            merged[key] = _merge_routes(merged[key], value)
+        else:
+            merged[key] = _merge(merged.get(key), value)
+    return merged
+
+
+def _route_name(route: Mapping[str, Any]) -> object:
+    return route["regex"] if "regex" in route else route.get("path")
+
+
+def _merge_routes(base: list[dict[str, Any]], changes: list[Mapping[str, Any]]) -> list[Any]:
+    routes = {_route_name(route): route for route in base}
+    for change in changes:
+        name = _route_name(change)
+        routes[name] = _merge(routes[name], change) if name in routes else dict(change)
+    return list(routes.values())
+
+
+def extend_policy(
+    changes: Mapping[str, Any], *, drop_routes: tuple[str, ...] = (), base: str = BASE_POLICY
+) -> str:
+    """``base`` (YAML text) with ``changes`` merged in, as YAML text.
+
+    Mappings merge key by key, and ``DROP`` removes a key. ``routes`` merge by their
+    ``path`` (or ``regex``): a listed route changes the base's route of that path, a new
+    one is appended; ``drop_routes`` names (by path or regex) routes to remove. Anything
+    else (lists, scalars) replaces what the base has.
+    """
+    document = _merge(yaml.safe_load(base), changes)
+    document["routes"] = [r for r in document["routes"] if _route_name(r) not in drop_routes]
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None)
+
 
 _GUNICORN_LISTENING = re.compile(r"Listening at: (?:http://\S+:(\d+)|unix:(\S+))")
 _EDGE_LISTENING = re.compile(r"listening on \S+?:(\d+) \(admin \S+?:(\d+)\)")
@@ -41,10 +93,13 @@ class LineCollector:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
 
-    def wait_for(self, pattern: re.Pattern[str] | str, timeout: float = 15.0) -> re.Match[str]:
+    def wait_for(
+        self, pattern: re.Pattern[str] | str, timeout: float = 15.0, *, after: int = 0
+    ) -> re.Match[str]:
+        """The first match in a line, from line ``after`` on (0: all lines so far)."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = after
         with self._cond:
             while True:
                 for line in self.lines[seen:]:
@@ -229,10 +284,16 @@ class EdgeFactory:
     started: list[Edge] = field(default_factory=list)
     counter: int = 0
 
-    def __call__(self, policy: str, *extra_args: str, upstream_url: str | None = None) -> Edge:
+    def __call__(
+        self,
+        policy: str,
+        *extra_args: str,
+        upstream_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Edge:
         self.counter += 1
         config = write_policy(self.tmp / f"policies-{self.counter}.yaml", policy)
-        edge = start_edge(config, upstream_url or self.upstream.url, *extra_args)
+        edge = start_edge(config, upstream_url or self.upstream.url, *extra_args, env=env)
         self.started.append(edge)
         return edge
 

@@ -37,6 +37,7 @@ def test_connection_handler_internals_protocol_relies_on() -> None:
         "_upgraded",
         "_messages",
         "_current_request",
+        "_loop",
     } <= slots
     source = inspect.getsource(web_protocol.RequestHandler.data_received)
     assert "_ErrInfo(status=400" in source  # parser errors become queued _ErrInfo messages
@@ -57,6 +58,7 @@ def test_low_level_server_internals_protocol_relies_on() -> None:
 def test_request_writer_carries_the_100_continue_line() -> None:
     writer = inspect.getattr_static(web_request.BaseRequest, "writer")
     assert isinstance(writer, property)
+    assert "eof_received" in vars(web_protocol.RequestHandler)  # ours overrides aiohttp's
 
 
 # --- proxy/edge_answers.py ----------------------------------------------------------

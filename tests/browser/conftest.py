@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from tests.support import Edge, EdgeFactory, Upstream
+from tests.support import DROP, Edge, EdgeFactory, Upstream, extend_policy
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -77,33 +77,19 @@ class Origins:
 
 
 def browser_policy(origins: Origins) -> str:
-    """The policy the browser suite runs cors-edge with (the allowed origin is dynamic)."""
-    allowed = origins.allowed
-    return f"""
-timeouts: {{connect: 2, read: 5, client_header: 5}}
-defaults:
-  methods: [GET, HEAD, POST]
-  allow_headers: [Content-Type]
-  max_age: 600
-routes:
-  - path: /api/**
-    origins: [{allowed}]
-    methods: [GET, POST, PUT, DELETE]
-    allow_headers: [Content-Type, Authorization]
-    expose_headers: [X-Total-Count]
-    supports_credentials: true
-  - path: /public/**
-    origins: "*"
-  - regex: ^/v[0-9]+/public/
-    origins: "*"
-    send_wildcard: false
-    max_age: 0
-  - path: /echo
-    origins: [{allowed}]
-    enforce: false
-    methods: "*"
-    allow_headers: "*"
-"""
+    """The policy the browser suite runs cors-edge with: the base with the one allowed
+    page origin (dynamic), and no preflight cache on the versioned public route."""
+    allowed = [origins.allowed]
+    return extend_policy(
+        {
+            "timeouts": {"read": 5},
+            "routes": [
+                {"path": "/api/**", "origins": allowed},
+                {"regex": "^/v[0-9]+/public/", "max_age": 0},
+                {"path": "/echo", "origins": allowed, "allow_private_network": DROP},
+            ],
+        }
+    )
 
 
 @pytest.fixture(scope="package")

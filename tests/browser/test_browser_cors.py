@@ -16,6 +16,7 @@ Page origins (see conftest.py):
 
 from __future__ import annotations
 
+import http.client
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -206,23 +207,37 @@ CASES = [
 ]  # fmt: skip
 
 
-def wait_for_log(edge: Edge, tag: str, count: int, timeout: float = 5.0) -> list[str]:
-    """The access-log lines of one case, as "METHOD decision"; waits for ``count`` of them."""
+def _logged(edge: Edge, tag: str) -> list[str]:
+    return [
+        f"{entry['method']} {entry['decision']}"
+        for entry in edge.access_log()
+        if str(entry["path"]).endswith(tag)
+    ]
+
+
+def _sentinel(edge: Edge) -> None:
+    """A request of our own, answered by the edge itself, and its access-log line: one
+    event loop logs in order on one pipe, so every line of requests answered before it
+    (the case's, which the browser has all seen answered) is in once it is."""
+    tag = "sentinel-" + uuid.uuid4().hex
+    connection = http.client.HTTPConnection("127.0.0.1", edge.port, timeout=15)
+    try:
+        headers = {"Origin": "http://sentinel.invalid", "Access-Control-Request-Method": "GET"}
+        connection.request("OPTIONS", f"/api/{tag}", headers=headers)
+        connection.getresponse().read()
+    finally:
+        connection.close()
+    edge.stdout.wait_for(tag)
+
+
+def wait_for_log(edge: Edge, tag: str, count: int, timeout: float = 15.0) -> list[str]:
+    """The access-log lines of one case, as "METHOD decision"; waits for ``count`` of them
+    (the cap is a safety net only), then for a sentinel, so a stray extra line is caught."""
     deadline = time.monotonic() + timeout
-    while True:
-        lines = [
-            f"{entry['method']} {entry['decision']}"
-            for entry in edge.access_log()
-            if str(entry["path"]).endswith(tag)
-        ]
-        if len(lines) >= count or time.monotonic() > deadline:
-            time.sleep(0.05)  # let a stray extra line show up, so it is caught
-            return [
-                f"{entry['method']} {entry['decision']}"
-                for entry in edge.access_log()
-                if str(entry["path"]).endswith(tag)
-            ]
+    while len(_logged(edge, tag)) < count and time.monotonic() < deadline:
         time.sleep(0.02)
+    _sentinel(edge)
+    return _logged(edge, tag)
 
 
 def open_page(browser: Browser, origin: str, cookie: bool) -> tuple[BrowserContext, Any]:
@@ -351,7 +366,7 @@ def test_login_cookie_passes_through(
             {"method": "POST", "credentials": "include"},
             [],
         )
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15  # a safety net: the CDP event is what we wait for
         while not blocked and time.monotonic() < deadline:
             page.wait_for_timeout(20)
         stored = context.cookies()

@@ -123,8 +123,28 @@ def test_explain_an_allowed_request_lists_exact_headers() -> None:
 
 
 def test_explain_an_unmatched_path() -> None:
+    # The shipped policy is deny-by-default (unmatched: block) since issue 10: a
+    # cross-origin request to a path no route covers is refused, not forwarded.
     result = run("explain", "--origin", "http://localhost:3000", "--method", "GET", "/admin/users")
-    assert "route:    none" in result.stdout and "decision: no_route" in result.stdout
+    assert "route:    none" in result.stdout and "decision: blocked" in result.stdout
+    assert "(unmatched: block)" in result.stdout and "warning:" not in result.stdout
+
+
+def test_explain_says_when_legacy_code_runs_with_the_users_cookies(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("routes:\n  - {path: /legacy/**, origins: [http://a.test], enforce: false}\n")
+    unmatched = run("explain", "--config", str(path), "--origin", "https://evil.test",
+                    "--method", "POST", "/admin/users")  # fmt: skip
+    assert "decision: no_route" in unmatched.stdout
+    assert "warning:  this cross-origin request reaches Flask" in unmatched.stdout
+    assert "user's cookies" in unmatched.stdout and "`unmatched: block`" in unmatched.stdout
+    unenforced = run("explain", "--config", str(path), "--origin", "https://evil.test",
+                     "--method", "POST", "/legacy/x")  # fmt: skip
+    assert "decision: unenforced" in unenforced.stdout
+    assert "`enforce: true` on routes[0] path /legacy/**" in unenforced.stdout
+    same_origin = run("explain", "--config", str(path), "--origin", "http://cors-edge",
+                      "--method", "POST", "/admin/users")  # fmt: skip
+    assert "warning:" not in same_origin.stdout
 
 
 def test_serve_refuses_a_bad_policy_file_with_its_location(tmp_path: Path) -> None:

@@ -17,37 +17,43 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support import Edge, EdgeFactory, Upstream
+from tests.support import DROP, Edge, EdgeFactory, Upstream, extend_policy
 
-# Exact, subdomain-wildcard and regex origins with credentials; a wildcard route;
-# an unenforced route; tight limits so the suites can reach them quickly.
-HARDENING_POLICY = r"""
-timeouts: {connect: 1, read: 3, client_header: 2, client_body: 2, keepalive: 10}
-limits:
-  max_body_bytes: 65536
-  max_header_bytes: 4096
-  max_headers: 40
-  max_upstream_connections: 50
-defaults:
-  methods: [GET, HEAD, POST]
-  allow_headers: [Content-Type]
-routes:
-  - path: /api/**
-    origins:
-      - https://app.example.com
-      - http://localhost:3000
-      - https://*.trusted.com
-      - regex: ^https://pr-[0-9]+\.preview\.example\.org$
-    methods: [GET, POST, PUT, DELETE]
-    allow_headers: [Content-Type, Authorization, X-Test-Marker]
-    expose_headers: [X-Total-Count]
-    supports_credentials: true
-  - path: /public/**
-    origins: "*"
-  - path: /echo
-    origins: [https://app.example.com]
-    enforce: false
-"""
+# The base policy with other origins: exact, subdomain-wildcard and regex with
+# credentials on /api/**; the wildcard route; an unenforced exact route; tight limits so
+# the suites can reach them quickly.
+HARDENING_POLICY = extend_policy(
+    {
+        "timeouts": {"connect": 1, "client_header": 2, "client_body": 2, "keepalive": 10},
+        "limits": {
+            "max_body_bytes": 65536,
+            "max_header_bytes": 4096,
+            "max_headers": 40,
+            "max_upstream_connections": 50,
+        },
+        "defaults": {"max_age": DROP},
+        "routes": [
+            {
+                "path": "/api/**",
+                "origins": [
+                    "https://app.example.com",
+                    "http://localhost:3000",
+                    "https://*.trusted.com",
+                    {"regex": r"^https://pr-[0-9]+\.preview\.example\.org$"},
+                ],
+                "allow_headers": ["Content-Type", "Authorization", "X-Test-Marker"],
+            },
+            {
+                "path": "/echo",
+                "origins": ["https://app.example.com"],
+                "methods": DROP,
+                "allow_headers": DROP,
+                "allow_private_network": DROP,
+            },
+        ],
+    },
+    drop_routes=("^/v[0-9]+/public/",),
+)
 
 TRACEBACK_MARKERS = ("Traceback", "Error handling request", "Unhandled exception")
 

@@ -11,6 +11,13 @@ Paths (the query is ignored unless said otherwise):
     /reset         sends the head and half the body, then resets the connection
     /reset-chunked sends a few chunks, then resets the connection
     /cors          200 with its own (wrong) Access-Control-* headers
+    /stream?n=B    200, B bytes in chunks (Transfer-Encoding: chunked)
+    /until-close?n=B  200, B bytes, neither Content-Length nor chunking: ends at the close
+    /bare          200 with a body but no Content-Type; /bare-stream the same, chunked
+    /long-header?n=B  200 with a Content-Security-Policy header value of B bytes
+    /raw-headers   200, the request head exactly as received (latin-1 text in JSON)
+
+A ``HEAD`` is answered with the head a ``GET`` would get and no body (RFC 9110 §9.3.2).
 
 ``drop_reused``: when set, a request arriving on a connection that already served
 one is dropped (connection closed, no answer), as a restarted upstream would.
@@ -145,6 +152,7 @@ class FaultServer:
         mark = headers.get("x-test-marker")
         if path == "/__stats":
             return await self._send(writer, 200, json.dumps(self.stats.as_json()).encode())
+        head_only = method == "HEAD"
 
         body_reader = self._body(headers, reader)
         if path == "/echo-body":
@@ -155,6 +163,12 @@ class FaultServer:
             digest.update(piece)
             length += len(piece)
         self.stats.requests.append((method, path, mark, length))
+        if path == "/raw-headers":
+            raw = json.dumps({"head": head.decode("latin-1")}).encode()
+            return await self._send(writer, 200, raw, head_only=head_only)
+        shaped = await self._shaped(path, query, writer, head_only)
+        if shaped is not None:
+            return shaped
 
         if path == "/hang":
             await asyncio.sleep(3600)
@@ -199,16 +213,61 @@ class FaultServer:
                 "sha256": digest.hexdigest(),
             }
         ).encode()
-        return await self._send(writer, 200, payload, extra)
+        return await self._send(writer, 200, payload, extra, head_only=head_only)
+
+    async def _shaped(
+        self,
+        path: str,
+        query: dict[str, list[str]],
+        writer: asyncio.StreamWriter,
+        head_only: bool,
+    ) -> bool | None:
+        """The responses whose framing or headers are the point; None: not one of them."""
+        size = int(query.get("n", ["100000"])[0])
+        body = (PATTERN * (size // len(PATTERN) + 1))[:size]
+        if path in ("/stream", "/bare-stream"):
+            kind = b"" if path == "/bare-stream" else b"Content-Type: application/x-stream\r\n"
+            writer.write(b"HTTP/1.1 200 OK\r\n" + kind + b"Transfer-Encoding: chunked\r\n\r\n")
+            if not head_only:
+                for start in range(0, size, 7000):
+                    piece = body[start : start + 7000]
+                    writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    await writer.drain()
+                writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        if path == "/until-close":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-stream\r\n\r\n")
+            if not head_only:
+                writer.write(body)
+            await writer.drain()
+            return False  # the close ends the body
+        if path == "/bare":
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+            if not head_only:
+                writer.write(body)
+            await writer.drain()
+            return True
+        if path == "/long-header":
+            csp = b"default-src 'self'; script-src " + b"x" * max(0, size - 31)
+            csp_line = b"Content-Security-Policy: " + csp + b"\r\n"
+            return await self._send(writer, 200, b"{}", csp_line, head_only=head_only)
+        return None
 
     async def _send(
-        self, writer: asyncio.StreamWriter, status: int, body: bytes, extra: bytes = b""
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        extra: bytes = b"",
+        *,
+        head_only: bool = False,
     ) -> bool:
         writer.write(
             f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n".encode()
             + extra
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
+            + (b"" if head_only else body)
         )
         await writer.drain()
         return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.origins import DEFAULT_PORTS, OriginSet, SubdomainWildcard, parse_origin
@@ -290,7 +290,7 @@ _CONFIGURED = [
 ]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None)
 @given(_origin_parts(), st.sampled_from(_CONFIGURED))
 def test_exact_matcher_agrees_with_reference(
     parts: tuple[str, list[str], int | None], configured: tuple[str, list[str], int | None]

@@ -5,9 +5,12 @@ for the admin listener and Kubernetes-style ConfigMap volumes."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import os
 import re
+import select
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,3 +226,53 @@ class ConfigMapVolume:
         for child in (self.root / old).iterdir():
             child.unlink()
         (self.root / old).rmdir()
+
+
+class FileReads:
+    """Counts reads of one file as they happen (Linux inotify), to observe a watcher's
+    polls as events instead of guessing them from elapsed time.
+
+    Watches the directory the path resolves to *now* (a ConfigMap update moves the
+    file to a new directory: make a new one after it). Every close of the file after a
+    read-only open is one read, whoever made it; in these tests only the edge reads.
+    """
+
+    IN_CLOSE_NOWRITE = 0x00000010
+    _EVENT = struct.Struct("iIII")
+
+    def __init__(self, path: Path) -> None:
+        target = path.resolve()
+        self.name = target.name.encode()
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = self._libc.inotify_init1(os.O_CLOEXEC)
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        watch = self._libc.inotify_add_watch(
+            self._fd, str(target.parent).encode(), self.IN_CLOSE_NOWRITE
+        )
+        if watch < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {target.parent}")
+        self.times: list[float] = []  # time.monotonic() of each read seen
+
+    async def wait(self, count: int, timeout: float = 30.0) -> list[float]:
+        """Until ``count`` more reads happened (the timeout is only a safety net)."""
+        target = len(self.times) + count
+        await asyncio.to_thread(self._read_until, target, time.monotonic() + timeout)
+        return self.times
+
+    def _read_until(self, target: int, deadline: float) -> None:
+        while len(self.times) < target:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._fd], [], [], left)[0]:
+                raise TimeoutError(f"{len(self.times)} reads of {self.name!r}, not {target}")
+            data = os.read(self._fd, 4096)
+            offset = 0
+            while offset < len(data):
+                _, mask, _, length = self._EVENT.unpack_from(data, offset)
+                name = data[offset + self._EVENT.size : offset + self._EVENT.size + length]
+                offset += self._EVENT.size + length
+                if mask & self.IN_CLOSE_NOWRITE and name.rstrip(b"\0") == self.name:
+                    self.times.append(time.monotonic())
+
+    def close(self) -> None:
+        os.close(self._fd)

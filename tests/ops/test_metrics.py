@@ -17,7 +17,7 @@ from proxy.records import ErrorKind, RequestError, RequestRecord
 from tests.conftest import STANDARD_POLICY
 from tests.e2e.http import fetch
 from tests.ops.harness import admin_get, wait_log
-from tests.support import Edge, EdgeFactory
+from tests.support import Edge, EdgeFactory, extend_policy
 
 APP = "http://localhost:3000"
 EVIL = "http://evil.test"
@@ -122,7 +122,7 @@ async def test_reload_metrics(edge_factory: EdgeFactory) -> None:
     for result in ("ok", "unchanged", "error"):
         assert value(samples, "cors_edge_policy_reloads_total", result=result) == 0
 
-    changed = STANDARD_POLICY.replace("max_age: 600", "max_age: 60")
+    changed = extend_policy({"defaults": {"max_age": 60}})
     config.write_text(changed)
     edge.signal(signal.SIGHUP)
     await wait_log(edge, r"generation 2 sha256")
@@ -164,7 +164,7 @@ async def test_upstream_errors_by_kind(edge_factory: EdgeFactory) -> None:
     assert status == 503
     assert "upstream not accepting connections" in body
 
-    slow = edge_factory(STANDARD_POLICY.replace("read: 3", "read: 0.5"))
+    slow = edge_factory(extend_policy({"timeouts": {"read": 0.5}}))
     answer = await fetch("GET", slow.url + "/api/slow?seconds=1.5", {"Origin": APP})
     assert answer.status == 504
     samples = await scrape(slow)
@@ -198,4 +198,4 @@ def test_metrics_observer_in_process() -> None:
     assert get("cors_edge_upstream_errors_total", {"kind": "aborted:disconnected"}) == 1
     assert get("cors_edge_request_duration_seconds_count") == 6
     # One counter per label combination.
-    assert len(metrics._per_request.requests) == 3
+    assert len(metrics._request_children) == 3

@@ -12,14 +12,14 @@ import time
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import STANDARD_POLICY
 from tests.ops.harness import admin_get, wait_log
-from tests.support import Edge, EdgeFactory
+from tests.support import Edge, EdgeFactory, extend_policy
 
 SLOW = "/api/slow?seconds=2"
 # Slack for a loaded machine; the upstream (roomy_upstream) has a thread per request.
-POLICY = STANDARD_POLICY.replace("read: 3", "read: 15")
-assert POLICY != STANDARD_POLICY
+POLICY = extend_policy({"timeouts": {"read": 15}})
+# Waits for an event the edge owes us are capped only as a safety net (loaded box).
+SAFETY = 10.0
 
 
 async def in_flight(edge: Edge) -> float:
@@ -30,7 +30,7 @@ async def in_flight(edge: Edge) -> float:
     raise AssertionError("no cors_edge_in_flight_requests")
 
 
-async def wait_in_flight(edge: Edge, count: int, timeout: float = 10.0) -> None:
+async def wait_in_flight(edge: Edge, count: int, timeout: float = SAFETY) -> None:
     deadline = time.monotonic() + timeout
     while await in_flight(edge) < count:
         assert time.monotonic() < deadline, f"{count} requests never in flight"
@@ -76,20 +76,23 @@ async def test_sigterm_drains_twenty_slow_requests(roomy_edge_factory: EdgeFacto
         await wait_in_flight(edge, 20)
         signalled = time.monotonic()
         edge.signal(signal.SIGTERM)
-        # /readyz turns 503 at once, and stays so until the process exits.
+        # /readyz turns 503 while the 20 are still in flight, and stays so until the exit.
         while (await admin_get(edge, "/readyz"))[0] != 503:
-            assert time.monotonic() - signalled < 1.0, "/readyz still 200 1 s after SIGTERM"
+            assert time.monotonic() - signalled < SAFETY, "/readyz never turned 503"
             await asyncio.sleep(0.01)
         not_ready = time.monotonic() - signalled
+        assert not any(task.done() for task in requests), "readiness went false too late"
         status, body = await admin_get(edge, "/readyz")
         assert status == 503
         assert '"draining"' in body
         # New connections are refused while the 20 are still in flight.
         while not await refused(edge):
-            assert time.monotonic() - signalled < 1.0, "listener still open 1 s after SIGTERM"
+            assert time.monotonic() - signalled < SAFETY, "the listener never closed"
             await asyncio.sleep(0.01)
-        # The idle keep-alive connection is closed by the edge, not left to linger.
-        assert await asyncio.wait_for(idle_reader.read(), 1.0) == b""
+        assert not any(task.done() for task in requests), "the listener closed too late"
+        # The idle keep-alive connection is closed by the edge during the drain, not
+        # left to linger until the in-flight requests are done.
+        assert await asyncio.wait_for(idle_reader.read(), SAFETY) == b""
         idle_writer.close()
         assert not any(task.done() for task in requests), "in-flight requests were cut"
         statuses = await asyncio.gather(*requests)
@@ -101,8 +104,10 @@ async def test_sigterm_drains_twenty_slow_requests(roomy_edge_factory: EdgeFacto
         f"\n/readyz 503 after {not_ready * 1000:.0f} ms; drained 20 slow requests in "
         f"{drained:.2f} s; exit 0 after {exited:.2f} s"
     )
-    assert drained < 3.5
-    assert exited < 4.0
+    # The drain ends with the requests (2 s each), not with --grace (10 s): the bound is
+    # the property, with room for a loaded box and still well clear of the grace period.
+    assert drained < 7.0
+    assert exited < 7.0
     assert await refused(edge)
     slow_lines = [line for line in edge.access_log() if line["path"] == SLOW]
     assert [line["status"] for line in slow_lines] == [200] * 20
@@ -125,13 +130,16 @@ async def test_drain_delay_keeps_accepting_while_not_ready(edge_factory: EdgeFac
         await wait_log(edge, "SIGINT: shutting down")
         status, _ = await admin_get(edge, "/readyz")
         assert status == 503
-        # Still accepting (new connections, too) during the delay: endpoints propagate.
+        # Still accepting (new connections, too) while not ready: endpoints propagate.
+        # Without the delay the listener closes as the shutdown starts (the test above),
+        # so a new connection answered after both is the delay at work.
         async with aiohttp.ClientSession() as fresh:
             assert await slow_get(fresh, edge, "/api/ping") == 200
-        assert time.monotonic() - signalled < 1.0
+        assert "listener closed" not in edge.stderr.text()
         while not await refused(edge):
-            assert time.monotonic() - signalled < 2.0
+            assert time.monotonic() - signalled < SAFETY, "the listener never closed"
             await asyncio.sleep(0.02)
+        # The delay is the property: a lower bound, which a loaded box cannot break.
         assert time.monotonic() - signalled >= 1.0
         assert await slow == 200
     assert await wait_exit(edge) == 0
@@ -150,8 +158,8 @@ async def test_grace_bounds_the_drain(edge_factory: EdgeFactory) -> None:
             status: int | str = await stuck
         except aiohttp.ClientError as error:
             status = type(error).__name__
-    assert status != 200
-    assert exited < 2.5, f"exit took {exited:.2f} s with --grace 0.5"
+    # Cut by the grace period: the exit came before the 4 s answer (no 200), and said so.
+    assert status != 200, f"exit took {exited:.2f} s with --grace 0.5: the request finished"
     assert "closing 1 request still in flight" in edge.stderr.text()
 
 
@@ -166,7 +174,9 @@ async def test_second_signal_cuts_the_drain_short(edge_factory: EdgeFactory) -> 
         edge.signal(signal.SIGTERM)
         assert await wait_exit(edge) == 0
         exited = time.monotonic() - signalled
+        status: int | str = "cut"
         with contextlib.suppress(aiohttp.ClientError):
-            await stuck
-    assert exited < 2.5
+            status = await stuck
+    # Cut short: the exit came before the 4 s answer (no 200), not at --grace (10 s).
+    assert status != 200, f"exit took {exited:.2f} s: the drain waited for the request"
     assert "SIGTERM again: cutting the drain short" in edge.stderr.text()

@@ -31,39 +31,14 @@ from tests.support import (
     REPO,
     EdgeFactory,
     Upstream,
+    extend_policy,
     start_upstream,
 )
 
 DOC = REPO / "docs" / "flask-cors-parity.md"
 
-PARITY_POLICY = r"""
-timeouts: {connect: 2, read: 5, client_header: 5}
-defaults:
-  methods: [GET, HEAD, POST]
-  allow_headers: [Content-Type]
-  max_age: 600
-routes:
-  - path: /api/**
-    origins:
-      - http://localhost:3000
-      - https://*.example.com
-      - regex: ^https://pr-[0-9]+\.preview\.example\.com$
-    methods: [GET, POST, PUT, DELETE]
-    allow_headers: [Content-Type, Authorization]
-    expose_headers: [X-Total-Count]
-    supports_credentials: true
-  - path: /public/**
-    origins: "*"
-  - regex: ^/v[0-9]+/public/
-    origins: "*"
-    send_wildcard: false
-  - path: /echo
-    origins: [http://localhost:3000]
-    enforce: false
-    methods: "*"
-    allow_headers: "*"
-    allow_private_network: true
-"""
+# The suites' base policy; reads may take a little longer here (both stacks at once).
+PARITY_POLICY = extend_policy({"timeouts": {"read": 5}})
 
 SAFELISTED_CONTENT_TYPES = {
     "application/x-www-form-urlencoded",
@@ -607,7 +582,8 @@ def render(results: list[Result]) -> str:
         "- **Flask-CORS**: the app wrapped with `flask_cors.CORS(app, resources=...)` "
         "(`tests/parity/flask_cors_app.py`) under gunicorn;",
         "- **cors-edge**: cors-edge with the equivalent policy (`PARITY_POLICY` in "
-        "`tests/parity/matrix.py`) in front of the plain app under gunicorn.",
+        "`tests/parity/matrix.py`: the suites' `tests/policies/base.yaml` with a longer read "
+        "timeout) in front of the plain app under gunicorn.",
         "",
         f"Observed with Flask-CORS {version('flask-cors')} on Flask {version('flask')}; both "
         "configurations are listed at the end.",

@@ -249,3 +249,70 @@ def test_verdict_cache_agrees_with_the_engine_and_stays_bounded() -> None:
     for index in range(100):
         cache.decide("GET", f"/api/{index}", [], None, None, None, "http", "h")
     assert len(cache._verdicts) <= 8
+
+
+# --- least privilege (DESIGN.md "Least privilege") -------------------------------
+
+LEAST = load_policy_text(
+    "unmatched: block\nroutes:\n  - path: /api/**\n    origins: [http://localhost:3000]\n"
+    "  - path: /closed/**\n    origins: []\n"
+)
+
+
+def least(method: str, path: str, origins: list[str], request_method: str | None = None) -> Verdict:
+    return decide(
+        LEAST.routes,
+        method,
+        path,
+        origins,
+        request_method=request_method,
+        self_origin="http://edge.test",
+        block_unmatched=True,
+    )
+
+
+def test_an_empty_origin_list_refuses_every_cross_origin_reader() -> None:
+    for origin in ("http://localhost:3000", "null", "https://evil.test"):
+        assert least("OPTIONS", "/closed/x", [origin], "GET").decision is Decision.PREFLIGHT_REFUSED
+        assert least("POST", "/closed/x", [origin]).decision is Decision.BLOCKED
+    assert least("POST", "/closed/x", ["http://edge.test"]).decision is Decision.SAME_ORIGIN
+    assert least("GET", "/closed/x", []).decision is Decision.NO_ORIGIN
+
+
+def test_unmatched_block_refuses_cross_origin_like_an_enforced_route() -> None:
+    preflight_verdict = least("OPTIONS", "/admin/users", ["http://localhost:3000"], "DELETE")
+    assert preflight_verdict.decision is Decision.PREFLIGHT_REFUSED
+    assert preflight_verdict.status == 403 and preflight_verdict.headers == ()
+    assert preflight_verdict.vary == PREFLIGHT_VARY and preflight_verdict.route is None
+    for origins in (["https://evil.test"], ["http://edge.test", "http://edge.test"], ["a b"]):
+        blocked = least("POST", "/admin/users", origins)
+        assert blocked.decision is Decision.BLOCKED and blocked.status == 403
+        assert blocked.headers == () and blocked.vary == "Origin"
+    assert "unmatched: block" in least("GET", "/admin", ["https://evil.test"]).reason
+
+
+def test_unmatched_block_still_forwards_same_origin_and_no_origin() -> None:
+    for origins in ([], ["http://edge.test"]):
+        verdict = least("POST", "/admin/users", origins)
+        assert verdict.decision is Decision.NO_ROUTE and not verdict.answered_at_edge
+        assert verdict.headers == () and verdict.vary == "Origin"  # the answer depends on it
+    # Same-origin preflight-shaped OPTIONS: not a browser's preflight, forwarded as well.
+    assert least("OPTIONS", "/admin", ["http://edge.test"], "PUT").decision is Decision.NO_ROUTE
+
+
+def test_unmatched_forward_is_the_default_and_keeps_todays_behaviour() -> None:
+    verdict = decide(LEAST.routes, "POST", "/admin/users", ["https://evil.test"])
+    assert verdict.decision is Decision.NO_ROUTE and verdict.vary is None
+
+
+def test_verdict_cache_follows_the_policy_unmatched_setting() -> None:
+    from proxy.cors import VerdictCache
+
+    blocked = VerdictCache(LEAST).decide(
+        "POST", "/admin", ["https://evil.test"], None, None, None, "http", "edge.test"
+    )
+    assert blocked.decision is Decision.BLOCKED
+    forwarded = VerdictCache(POLICY).decide(
+        "POST", "/admin", ["https://evil.test"], None, None, None, "http", "edge.test"
+    )
+    assert forwarded.decision is Decision.NO_ROUTE

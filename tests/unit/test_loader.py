@@ -152,7 +152,7 @@ routes:
             "routes:\n  - {path: /a, origins: '*', enforce: maybe}\n",
             2,
             "routes[0].enforce",
-            "true or false",
+            "expected true, false or shadow",
         ),
         ("upstream: ftp://x\nroutes: []\n", 1, "upstream", "not of the form"),
         ("listen: 8080\nroutes: []\n", 1, "listen", "expected a non-empty string"),
@@ -230,3 +230,34 @@ def test_compiled_policy_is_immutable() -> None:
         policies.upstream = "http://evil:1"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         policies.route_list[0].enforce = False  # type: ignore[misc]
+
+
+def test_unmatched_and_empty_origins_are_least_privilege_keys() -> None:
+    from proxy.policy import Unmatched
+
+    policies = load_policy_text("unmatched: block\nroutes: [{path: /x, origins: []}]\n")
+    assert policies.unmatched is Unmatched.BLOCK
+    assert policies.route_list[0].origin_sources == ()
+    assert load_policy_text("routes: []\n").unmatched is Unmatched.FORWARD
+    error = error_of("unmatched: deny\nroutes: []\n")
+    assert (error.line, error.key) == (1, "unmatched") and "forward or block" in error.message
+
+
+def test_local_dev_policy_is_a_validated_policy_document() -> None:
+    from proxy.loader import load_policy_bytes, local_dev_policy
+
+    source = local_dev_policy(["http://localhost:3000", "https://A.test"], credentials=True)
+    policies = load_policy_bytes(source.read_blocking(), source.source)
+    (route,) = policies.route_list
+    assert route.rule.source == "/**" and route.rule.matches("/") and route.rule.matches("/a/b")
+    assert route.methods is None and route.allow_headers is None  # whatever is asked
+    assert route.supports_credentials and route.enforce
+    assert route.origins.allows("https://a.test") and not route.origins.allows("https://b.test")
+    assert policies.listen == "127.0.0.1:8080" and policies.public_scheme == "http"
+    assert policies.warnings == ()
+    assert source.source.startswith("--allow-origin http://localhost:3000 https://A.test (")
+    with pytest.raises(PolicyError, match=r"'a\.test' is not an origin"):
+        local_dev_policy(["a.test"], credentials=False)
+    with pytest.raises(PolicyError, match="refused"):
+        local_dev_policy(["*"], credentials=True)
+    assert local_dev_policy(["*"], credentials=False).read_blocking().count(b"origins: '*'") == 1

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-import pytest
+import re
 
-from proxy.routes import BadPath, PathRule, RouteTable, routing_path
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy.routes import BadPath, PathRule, RouteTable, literal_first_segment, routing_path
 
 
 @pytest.mark.parametrize(
@@ -97,3 +101,93 @@ def test_decoded_newlines_do_not_escape_regex_or_glob_routes() -> None:
     path = routing_path("/api/items%0a")
     assert PathRule.glob("/api/**").matches(path)
     assert PathRule.regex(r"^/api/.*$").matches(path)
+
+
+@pytest.mark.parametrize(
+    ("regex", "path"),
+    [
+        (r"^/api/*", "/apidocs"),  # a pasted Flask-CORS key r"/api/*": "/" zero or more times
+        (r"^/api/*", "/api-v2/x"),
+        (r"^/api/?", "/apix"),
+        (r"^/api/{0,1}", "/api-v2"),
+        (r"^/api\/*", "/apidocs"),
+    ],
+)
+def test_regexes_whose_slash_is_optional_are_checked_for_every_segment(
+    regex: str, path: str
+) -> None:
+    rules = [(PathRule.glob("/api/**"), "glob"), (PathRule.regex(regex), "regex")]
+    assert PathRule.regex(regex).matches(path)
+    assert RouteTable(rules).lookup(path) == "regex"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "is_regex", "segment"),
+    [
+        ("/api/**", False, "api"),
+        ("/api", False, "api"),
+        ("/a*/x", False, None),
+        (r"^/api/", True, "api"),
+        (r"^/api\/x", True, "api"),
+        (r"^/api/+", True, "api"),  # one or more slashes still ends the segment
+        (r"^/api/*", True, None),
+        (r"^/api/?x", True, None),
+        (r"^/api/{1,}", True, None),
+        (r"^/apis?/", True, None),
+        (r"^/(api|v1)/", True, None),
+    ],
+)
+def test_only_a_certain_first_segment_is_indexed(
+    pattern: str, is_regex: bool, segment: str | None
+) -> None:
+    assert literal_first_segment(pattern, is_regex=is_regex) == segment
+
+
+_PIECES = ["api", "apidocs", "api-v2", "v1", "x", "a", "b", ""]
+_GLOB_PARTS = ["api", "apidocs", "v1", "x", "*", "**", "a*", "api*"]
+# A regex is built as anchor, "/", a first segment, what follows it, and a tail, so
+# that the forms the index has to get right (an optional slash, a quantified last
+# letter, an alternation) come up often.
+_SEGMENTS = ["api", "v1", "x", "v[0-9]+", "(a|b)", ""]
+_AFTER_SEGMENT = ["/", "/*", "/?", "/+", "\\/", "\\/*", "/{0,1}", "s?", "-v2/", "docs", "", "$"]
+_TAILS = ["", ".*", "x", "[a-z]+", "$", "(a|b)"]
+
+
+def _glob() -> st.SearchStrategy[PathRule]:
+    parts = st.lists(st.sampled_from(_GLOB_PARTS), min_size=0, max_size=3)
+    return parts.map(lambda p: PathRule.glob("/" + "/".join(p)))
+
+
+def _regex() -> st.SearchStrategy[PathRule]:
+    parts = (
+        st.sampled_from(["^", ""]),
+        st.sampled_from(_SEGMENTS),
+        st.sampled_from(_AFTER_SEGMENT),
+        st.sampled_from(_TAILS),
+    )
+    texts = st.tuples(*parts).map(lambda p: f"{p[0]}/{p[1]}{p[2]}{p[3]}")
+    return texts.filter(_compiles).map(PathRule.regex)
+
+
+def _compiles(text: str) -> bool:
+    try:
+        re.compile(text)
+    except re.error:
+        return False
+    return True
+
+
+_PATHS = st.lists(st.sampled_from(_PIECES), min_size=0, max_size=3).map(lambda p: "/" + "/".join(p))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rules=st.lists(st.one_of(_glob(), _regex()), min_size=1, max_size=8),
+    paths=st.lists(_PATHS, max_size=12),
+)
+def test_the_index_agrees_with_a_plain_linear_scan(rules: list[PathRule], paths: list[str]) -> None:
+    entries = [(rule, index) for index, rule in enumerate(rules)]
+    table = RouteTable(entries)
+    for path in paths:
+        expected = next((value for rule, value in entries if rule.matches(path)), None)
+        assert table.lookup(path) == expected, (path, [rule.source for rule in rules])
