@@ -146,7 +146,10 @@ async def _relay(
     if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
     await client_ws.prepare(request)
-    relay = Relay(client_ws, upstream_ws, max_message, upstream.timeouts.websocket_idle)
+    timeouts = upstream.timeouts
+    relay = Relay(
+        client_ws, upstream_ws, max_message, timeouts.websocket_idle, timeouts.client_send
+    )
     relays.active.add(relay)
     try:
         async with upstream_ws:
@@ -174,6 +177,19 @@ class Relays:
 
 AnyWebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 _CLOSE_WAIT = 2.0  # how long a close frame waits for the peer's answer
+# Close codes a close frame may carry (RFC 6455 §7.4): 1005, 1006 and 1015 only
+# describe a closure locally (no code, no close frame, TLS failure) and are never sent.
+_SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+
+
+def sendable(code: int | None) -> int:
+    """The code to pass on to the other side: a peer that vanished without a close
+    frame (1006) is, for the other side, a peer that went away (1001)."""
+    if code is None:
+        return 1000
+    if code in _SENDABLE or 3000 <= code <= 4999:
+        return code
+    return 1001
 
 
 class Relay:
@@ -186,11 +202,13 @@ class Relay:
         upstream: aiohttp.ClientWebSocketResponse,
         max_message: int,
         idle_timeout: float,
+        send_timeout: float,
     ) -> None:
         self.client = client
         self.upstream = upstream
         self.max_message = max_message
         self.idle_timeout = idle_timeout
+        self.send_timeout = send_timeout
         self.code: int | None = None  # the close code both sides get, once decided
         self._stop = asyncio.Event()
         self._last_message = asyncio.get_running_loop().time()
@@ -219,7 +237,7 @@ class Relay:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self._close_both(self.code or 1000)
+            await self._close_both(sendable(self.code))
 
     async def _idle(self) -> None:
         """End the relay once no message went either way for ``idle_timeout`` seconds:
@@ -246,17 +264,30 @@ class Relay:
                 # bound, the same on both hops.
                 self.code = 1009
                 return
-            if kind is WSMsgType.TEXT:
-                await sink.send_str(message.data)
-            elif kind is WSMsgType.BINARY:
-                await sink.send_bytes(message.data)
-            elif kind is WSMsgType.PING:
-                await sink.ping(message.data)
-            elif kind is WSMsgType.PONG:
-                await sink.pong(message.data)
+            try:
+                # A side that stops reading may hold the other for timeouts.client_send
+                # at most (the writes wait for it to drain).
+                async with asyncio.timeout(self.send_timeout):
+                    await _send(sink, message)
+            except TimeoutError:
+                self.code = 1001
+                return
         self.code = source.close_code or 1000  # the source closed: its code
 
     async def _close_both(self, code: int) -> None:
+        """Close both sides with ``code``, each waiting briefly for the peer's answer."""
         for ws in (self.client, self.upstream):
             with contextlib.suppress(TimeoutError, ConnectionError, aiohttp.ClientError):
                 await asyncio.wait_for(ws.close(code=code), _CLOSE_WAIT)
+
+
+async def _send(sink: AnyWebSocket, message: aiohttp.WSMessage) -> None:
+    kind = message.type
+    if kind is WSMsgType.TEXT:
+        await sink.send_str(message.data)
+    elif kind is WSMsgType.BINARY:
+        await sink.send_bytes(message.data)
+    elif kind is WSMsgType.PING:
+        await sink.ping(message.data)
+    elif kind is WSMsgType.PONG:
+        await sink.pong(message.data)

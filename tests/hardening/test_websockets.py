@@ -333,3 +333,39 @@ async def test_idle_websocket_is_closed_after_the_idle_timeout(
         assert message.data == 1001
     await _until(lambda: ws_upstream.close_codes)
     assert ws_upstream.close_codes == [1001]
+
+
+# --- siblings: a vanished client, a client that stops reading --------------------------
+
+
+async def test_a_vanished_client_is_going_away_for_the_upstream(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """A client whose TCP connection just ends (no close frame: 1006 locally) is passed
+    on as 1001; 1006 may never be sent in a close frame (RFC 6455 §7.4.1)."""
+    edge = edge_factory(POLICY, upstream_url=ws_upstream.url)
+    _, writer, head = await raw_ws_connect(edge.port, "/ws/echo", ORIGIN)
+    assert head.startswith("HTTP/1.1 101"), head
+    await _until(lambda: ws_upstream.opened == 1)
+    writer.transport.abort()
+    await _until(lambda: ws_upstream.close_codes)
+    assert ws_upstream.close_codes == [1001]
+    assert_no_tracebacks(edge)
+
+
+async def test_a_client_that_stops_reading_is_cut_off(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """The upstream floods, the client reads nothing: after timeouts.client_send the
+    relay gives up on it (long before websocket_idle, 300 s by default)."""
+    edge = edge_factory("timeouts: {client_send: 1}\n" + POLICY, upstream_url=ws_upstream.url)
+    _, writer, head = await raw_ws_connect(edge.port, "/ws/flood", ORIGIN)
+    try:
+        assert head.startswith("HTTP/1.1 101"), head
+        await _until(lambda: ws_upstream.close_codes, timeout=30)
+        # The relay closes it with 1001; aiohttp's server, busy flooding, may record its
+        # own reply (1000) instead. What matters: a close frame, within the bound.
+        assert ws_upstream.close_codes in ([1001], [1000])
+    finally:
+        writer.transport.abort()
+    assert_no_tracebacks(edge)

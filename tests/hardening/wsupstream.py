@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ class WsUpstream:
         app.router.add_get("/ws/echo", self._echo)
         app.router.add_get("/ws/idle", self._echo)
         app.router.add_get("/ws/big", self._big)
+        app.router.add_get("/ws/flood", self._flood)
         app.router.add_get("/ws/plain", self._plain)
         app.router.add_get("/ws/denied", self._denied)
         app.router.add_get("/http/ping", self._ping)
@@ -86,6 +88,24 @@ class WsUpstream:
 
     async def _big(self, request: web.Request) -> web.WebSocketResponse:
         return await self._serve(request, b"z" * int(request.query["size"]))
+
+    async def _flood(self, request: web.Request) -> web.WebSocketResponse:
+        """Sends 64 KiB messages as fast as the peer takes them, until it closes."""
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        self.opened += 1
+
+        async def flood() -> None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                while not ws.closed:
+                    await ws.send_bytes(b"f" * 65536)
+
+        sender = asyncio.ensure_future(flood())
+        async for _ in ws:
+            pass
+        sender.cancel()
+        self.close_codes.append(ws.close_code)
+        return ws
 
     async def _plain(self, request: web.Request) -> web.Response:
         return web.Response(text="not a websocket")
@@ -161,8 +181,8 @@ def accept_key(key: str) -> str:
 class BombUpstream:
     """A raw WebSocket server sending one oversized message, then waiting for the peer's
     close frame (its code is kept). Offered permessage-deflate, it sends ``payload`` as
-    one compressed frame; otherwise one uncompressed frame announcing ``inflated`` bytes,
-    streamed until the peer gives up."""
+    one compressed frame; otherwise the head of one uncompressed frame announcing
+    ``inflated`` bytes."""
 
     payload: bytes
     inflated: int
@@ -218,11 +238,12 @@ class BombUpstream:
             writer.close()
 
     async def _stream_zeros(self, writer: asyncio.StreamWriter) -> None:
+        # Only the head of a frame announcing ``inflated`` bytes: a bounded peer refuses
+        # it at once, an unbounded one waits to buffer them all. (Payload bytes the peer
+        # never reads would turn its close into a TCP reset, which can destroy the
+        # close frame in flight.)
         writer.write(bytes([0x82, 127]) + self.inflated.to_bytes(8, "big"))
-        block = bytes(1024 * 1024)
-        for _ in range(self.inflated // len(block)):
-            writer.write(block)
-            await writer.drain()
+        await writer.drain()
 
 
 async def raw_ws_connect(
