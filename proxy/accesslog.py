@@ -198,6 +198,12 @@ class UpstreamErrorLog:
                     f"{error.detail or 'invalid HTTP'}; header size limits are "
                     "limits.max_upstream_header_line and limits.max_upstream_header_bytes."
                 )
+        return self._explain_edge(record, error, request)
+
+    def _explain_edge(self, record: RequestRecord, error: RequestError, request: str) -> str:
+        """The client's doing, the edge's own bounds, and WebSocket handshakes."""
+        upstream, timeouts = self.upstream, self.timeouts
+        match error.kind:
             case ErrorKind.BODY_TOO_LARGE:
                 return (
                     f"request body too large ({request}): raise limits.max_body_bytes if this "

@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
+from multidict import CIMultiDictProxy
 
 from .policy import Timeouts
 
@@ -50,6 +51,16 @@ def client_body_fault(error: BaseException) -> ClientBodyFault | None:
             return seen
         seen = seen.__cause__
     return None
+
+
+def only_chunked(headers: CIMultiDictProxy[str]) -> bool:
+    """Whether the request's transfer codings (if any) are just ``chunked``."""
+    codings = [
+        coding.strip().lower()
+        for value in headers.getall("Transfer-Encoding", ())
+        for coding in value.split(",")
+    ]
+    return not codings or codings == ["chunked"]
 
 
 def body_deadline(timeouts: Timeouts, received: int, started: float) -> float:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
-from .bodies import limited_body
+from .bodies import limited_body, only_chunked
 from .cors import Verdict
 from .edge_answers import edge_answer, error_answer
 from .forward import ForwardFailure, Upstream, UpstreamResponse, read_small_body
@@ -176,8 +176,9 @@ class EdgeServer:
         config = snapshot.config
         max_body = config.limits.max_body_bytes
         length = request.content_length
-        if max_body is not None and length is not None and length > max_body:
-            return error_answer(verdict, 413, "request body too large")
+        refusal = _refused_body(request, verdict, max_body)
+        if refusal is not None:
+            return refusal
         if request.headers.get("Expect", "").lower() == "100-continue":
             # Only now that the request is permitted may the client send its body.
             await send_continue(request)
@@ -330,6 +331,22 @@ async def _stream(
         record.error = RequestError(ErrorKind.CLIENT_ABORTED)
         _abort(request)
     return response
+
+
+def _refused_body(
+    request: web.BaseRequest, verdict: Verdict, max_body: int | None
+) -> web.Response | None:
+    """413 for a body announced past ``max_body``; 501 for a transfer coding other than
+    chunked: the parser removes chunked only, so such a body would reach the upstream
+    still coded and unlabelled (RFC 9112 §6.1)."""
+    length = request.content_length
+    if max_body is not None and length is not None and length > max_body:
+        return error_answer(verdict, 413, "request body too large")
+    if not only_chunked(request.headers):
+        response = error_answer(verdict, 501, "transfer coding not implemented")
+        response.force_close()
+        return response
+    return None
 
 
 def _abort(request: web.BaseRequest) -> None:

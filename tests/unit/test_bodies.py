@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.bodies import (
     BodyTooLarge,
@@ -11,6 +12,7 @@ from proxy.bodies import (
     ClientBodyTimeout,
     body_deadline,
     client_body_fault,
+    only_chunked,
 )
 from proxy.policy import Timeouts
 
@@ -30,3 +32,14 @@ def test_a_fault_is_found_however_aiohttp_wrapped_it(fault: Exception) -> None:
     wrapped.__cause__.__cause__ = fault
     assert client_body_fault(wrapped) is fault
     assert client_body_fault(aiohttp.ClientPayloadError("the upstream's")) is None
+
+
+def test_only_chunked_transfer_coding_is_understood() -> None:
+    def headers(*values: str) -> CIMultiDictProxy[str]:
+        return CIMultiDictProxy(CIMultiDict(("Transfer-Encoding", value) for value in values))
+
+    assert only_chunked(headers())
+    assert only_chunked(headers("chunked"))
+    assert only_chunked(headers(" Chunked "))
+    assert not only_chunked(headers("gzip, chunked"))
+    assert not only_chunked(headers("gzip", "chunked"))  # split over two fields
