@@ -12,8 +12,20 @@ from __future__ import annotations
 from .cors import Decision, Verdict
 
 
-def legacy_code_exposure(verdict: Verdict, *, cross_origin: bool) -> str | None:
-    """The warning for a cross-origin request that reaches Flask unreadable, else ``None``."""
+def legacy_code_exposure(
+    verdict: Verdict, *, cross_origin: bool, preflight: bool = False
+) -> str | None:
+    """The warning for a cross-origin request that reaches Flask unreadable, else ``None``.
+
+    ``preflight``: the verdict is for the browser's preflight, which carries no cookies.
+    """
+    if preflight and verdict.decision is Decision.NO_ROUTE and cross_origin:
+        return (
+            "this preflight reaches Flask: no route covers the path, so its OPTIONS "
+            "handling (before_request hooks included) runs, without cookies (browsers "
+            "send none on a preflight). Close it with `unmatched: block` at the top of "
+            "the policy file (or a route for this path)."
+        )
     if verdict.decision is Decision.UNENFORCED and verdict.route is not None:
         return (
             "this cross-origin request reaches Flask: the legacy code runs with the user's "

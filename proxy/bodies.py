@@ -17,8 +17,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
+from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from .cors import Verdict
+from .edge_answers import error_answer
 from .policy import Timeouts
 
 
@@ -61,6 +64,22 @@ def only_chunked(headers: CIMultiDictProxy[str]) -> bool:
         for coding in value.split(",")
     ]
     return not codings or codings == ["chunked"]
+
+
+def refused_body(
+    request: web.BaseRequest, verdict: Verdict, max_body: int | None
+) -> web.Response | None:
+    """413 for a body announced past ``max_body``; 501 for a transfer coding other than
+    chunked: the parser removes chunked only, so such a body would reach the upstream
+    still coded and unlabelled (RFC 9112 §6.1)."""
+    length = request.content_length
+    if max_body is not None and length is not None and length > max_body:
+        return error_answer(verdict, 413, "request body too large")
+    if not only_chunked(request.headers):
+        response = error_answer(verdict, 501, "transfer coding not implemented")
+        response.force_close()
+        return response
+    return None
 
 
 def body_deadline(timeouts: Timeouts, received: int, started: float) -> float:

@@ -92,8 +92,11 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
     status = verdict.status or 400
     body = b"" if status == 204 else _BODIES.get(verdict.decision, b'{"error": "refused"}')
     if request.version != HttpVersion11:
-        return _aiohttp_answer(verdict, status, body)
-    keep_alive = request.keep_alive
+        response = _aiohttp_answer(verdict, status, body)
+        if _unread_body(request):
+            response.force_close()
+        return response
+    keep_alive = request.keep_alive and not _unread_body(request)
     lines = [f"HTTP/1.1 {status} {_REASONS[status]}\r\n"]
     lines.extend(f"{name}: {value}\r\n" for name, value in verdict.answer_headers())
     if body:
@@ -114,6 +117,17 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
     )
     # aiohttp's handler only uses the parts RawAnswer has (see the module docstring).
     return cast(web.StreamResponse, answer)
+
+
+def _unread_body(request: web.BaseRequest) -> bool:
+    """Whether the request still has body bytes to come that the edge will never read.
+
+    A refused request's body is not wanted, and a client that sent ``Expect:
+    100-continue`` will not send it at all (no ``100`` comes). Kept open, the connection
+    would wait up to aiohttp's lingering time to discard it (and hold up a drain for
+    as long); closed after the answer, as RFC 9110 §10.1.1 allows, it waits for nothing.
+    """
+    return request.body_exists and not request.content.is_eof()
 
 
 def _aiohttp_answer(verdict: Verdict, status: int, body: bytes) -> web.Response:

@@ -23,7 +23,7 @@ from .browser import (
     unsafe_header_names,
 )
 from .cors import Decision, Verdict, decide
-from .nearmiss import nearest
+from .debug import decision_words, refused_origin_hint
 from .origins import parse_origin
 from .policy import Config, Unmatched
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, policies: Config) -> int:
         _print_verdict(verdict, policies, args.origin, cross_origin)
         if verdict.decision is Decision.NO_ROUTE:
             print("  browser:  depends on the upstream's answer (cors-edge probe URL asks it)")
-            _print_exposure(verdict, cross_origin)
+            _print_exposure(verdict, cross_origin, preflight=True)
             print("\nthe browser needs a 2xx with CORS headers from the upstream to go on.")
             return 0
         check = check_preflight(
@@ -112,17 +112,23 @@ def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin
         print(f"  route:    {route.name} ({policies.source}:{route.line})")
         print(f"  origins:  {', '.join(route.origin_sources) or 'none (origins: [])'}")
         normalised = parse_origin(origin)
-        if cross_origin and (normalised is None or not route.origins.allows(normalised)):
-            miss = nearest(origin, route.origin_sources)
-            if miss is not None:
-                print(f"  hint:     {miss.hint}")
+        allowed = normalised is not None and route.origins.allows(normalised)
+        # The same words as serve --debug's CORS-Edge-Decision (proxy/debug.py).
+        hint = refused_origin_hint(route, origin, allowed) if cross_origin else None
+        if hint is not None:
+            print(f"  hint:     {hint}")
     else:
         print("  route:    none")
     if verdict.routing_path is not None:
         print(f"  routed as {verdict.routing_path}")
-    print(f"  decision: {verdict.decision.value}: {verdict.reason}")
+    print(f"  decision: {decision_words(verdict)}")
     status = verdict.status
-    if status is not None:
+    if verdict.route is not None and verdict.route.shadow:
+        print(
+            "  answer:   enforce: shadow: forwarded to the upstream, whose own CORS headers "
+            "the browser sees; below is what enforcing would send"
+        )
+    elif status is not None:
         print(f"  answer:   {status} from cors-edge (not forwarded to the upstream)")
     else:
         print("  answer:   forwarded to the upstream; its status, with these headers")
@@ -136,8 +142,8 @@ def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin
         print("  headers:  none")
 
 
-def _print_exposure(verdict: Verdict, cross_origin: bool) -> None:
-    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin)
+def _print_exposure(verdict: Verdict, cross_origin: bool, *, preflight: bool = False) -> None:
+    exposure = legacy_code_exposure(verdict, cross_origin=cross_origin, preflight=preflight)
     if exposure is not None:
         print(f"  warning:  {exposure}")
 
@@ -165,6 +171,8 @@ def _browser_view(verdict: Verdict, origin: str, credentials: bool) -> Check:
     check = check_response(origin=origin, credentials=credentials, response_headers=verdict.headers)
     if decision is Decision.BLOCKED:
         step = "the request never reaches the application: cors-edge answers 403"
+        if verdict.route is not None and verdict.route.shadow:
+            step = "enforced, cors-edge would answer 403 (in shadow the application runs)"
         return Check(False, (step, *check.steps), check.reason)
     if decision is Decision.UNENFORCED:
         step = "the application runs (enforce: false), but the answer carries no CORS headers"

@@ -284,7 +284,13 @@ def _view_routes(usage: Usage) -> list[Route]:
                 layers = [
                     _merge(config, _kwargs(opts, f"@cross_origin at {w}")) for opts, w in stack
                 ]
-                routes.append(_view_route(usage, view.name, rule, path, layers, stack))
+                route = _view_route(usage, view.name, rule, path, layers, stack)
+                if any(r.key == route.key and r.rule == route.rule for r in routes):
+                    usage.todos.append(
+                        f"{rule.where}: TODO: another decorated view has the rule {path} "
+                        "(other methods); cors-edge applies the first one's policy to both"
+                    )
+                routes.append(route)
     return routes
 
 

@@ -19,6 +19,10 @@ FIREFOX_MAX_AGE_CAP = 86400
 _LOOSE_DOT = re.compile(r"(?<!\\)\.(?![*+?])")
 # A final unbounded repetition: "*", "+" or "{n,}", maybe lazy, maybe then "$" or "\Z".
 _UNBOUNDED_TAIL = re.compile(r"(?P<repeat>\*|\+|\{[0-9]+,\})\??(?:\$|\\Z)?\Z")
+# An unbounded repetition followed at once by plain name characters.
+_REPEAT_BEFORE_NAME = re.compile(
+    r"(?<!\\)(?P<repeat>\*|\+|\{[0-9]+,\})\??(?P<name>[A-Za-z0-9][A-Za-z0-9-]*)"
+)
 # What a suffix that lets another site in looks like: more labels after the host.
 _FOREIGN_SUFFIX = ".evil.example"
 
@@ -84,6 +88,15 @@ def lint_origin_regex(regex: Located[re.Pattern[str]]) -> list[str]:
                 "add them so the file says what cors-edge does"
             )
         )
+    prefix = unbounded_name_prefix(pattern)
+    if prefix is not None:
+        repeat, name = prefix
+        warnings.append(
+            where.warning(
+                f"{repeat!r} right before {name!r} lets any name that merely ends in it in "
+                f"(https://evil{name}...); put \\. after the repetition for whole labels"
+            )
+        )
     tail = unbounded_tail(pattern)
     if tail is not None:
         warnings.append(
@@ -114,6 +127,26 @@ def unbounded_tail(pattern: str) -> str | None:
         return None
     start = found.start()
     return pattern[start - len(atom) : found.end("repeat")] if lets_labels_in else None
+
+
+def unbounded_name_prefix(pattern: str) -> tuple[str, str] | None:
+    """A repetition that can produce letters, directly followed by a letter or digit
+    (``.*example``, ``[a-z]+example``, ``([a-z]+-)*example``): hosts of other domains
+    that end in that text match, such as ``evilexample.com`` or ``evil-example.com``.
+    Returns the repetition and the text after it, else ``None``."""
+    for found in _REPEAT_BEFORE_NAME.finditer(pattern):
+        atom = _atom_before(pattern, found.start())
+        if atom is None:
+            continue
+        try:
+            repeated = re.compile(f"(?:{atom})+", re.DOTALL)
+            makes_names = any(repeated.fullmatch(text) for text in ("evil", "evil-"))
+        except re.error:
+            continue
+        if makes_names:
+            start = found.start() - len(atom)
+            return pattern[start : found.end("repeat")], found["name"]
+    return None
 
 
 def _atom_before(pattern: str, end: int) -> str | None:

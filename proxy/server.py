@@ -20,13 +20,15 @@ from collections.abc import AsyncIterator
 from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
-from .bodies import limited_body, only_chunked
+from .bodies import limited_body, refused_body
 from .cors import Verdict
 from .edge_answers import edge_answer, error_answer
 from .forward import ForwardFailure, Upstream, UpstreamResponse, read_small_body
 from .headers import RequestHeaders, is_trusted, response_headers, upstream_request_headers
+from .policy import Config
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
+from .relayed import RelayedResponse, RelayedStreamResponse
 from .sameorigin import client_scheme
 from .shadow import ShadowLog, judge
 from .websocket import (
@@ -38,6 +40,8 @@ from .websocket import (
 )
 
 log = logging.getLogger("cors_edge")
+
+LINGERING_TIME = 2.0  # seconds; see make_server
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are relayed in one piece
 
@@ -73,6 +77,10 @@ class EdgeServer:
             # Request bodies go upstream byte for byte, Content-Encoding and all: inflating
             # them here would forward a body that no longer matches its headers.
             auto_decompress=False,
+            # A body left unread after an edge answer (a refused upload, an Expect:
+            # 100-continue that gets no 100) is discarded for at most this long before
+            # the connection closes (aiohttp's default: 10 s, which also held up drains).
+            lingering_time=LINGERING_TIME,
             access_log=None,
         )
 
@@ -176,7 +184,7 @@ class EdgeServer:
         config = snapshot.config
         max_body = config.limits.max_body_bytes
         length = request.content_length
-        refusal = _refused_body(request, verdict, max_body)
+        refusal = refused_body(request, verdict, max_body)
         if refusal is not None:
             return refusal
         if request.headers.get("Expect", "").lower() == "100-continue":
@@ -188,16 +196,14 @@ class EdgeServer:
         out_headers = upstream_request_headers(
             request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
         )
+        if "Host" not in out_headers:
+            # HTTP/1.0 without Host: the upstream gets the address the client
+            # connected to (the listener's), never the upstream's own address.
+            out_headers["Host"] = _listener_host(request)
         raw_target = request.raw_path
         if is_websocket_upgrade(request):
-            browser_scheme = client_scheme(
-                config.public_scheme, request.headers.get("X-Forwarded-Proto"), trusted
-            )
-            # Shadow mode changes nothing the app sees; enforcing routes strip credentials.
-            if not shadow and not may_carry_credentials(verdict, request.headers, browser_scheme):
-                strip_credentials(out_headers)
-            return await relay_websocket(
-                request, self.upstream, raw_target, out_headers, verdict, record, self.websockets
+            return await self._websocket(
+                request, config, verdict, trusted, out_headers, record, shadow=shadow
             )
         try:
             body: bytes | AsyncIterator[bytes] | None = None
@@ -220,6 +226,27 @@ class EdgeServer:
         finally:
             upstream_response.release()
 
+    async def _websocket(
+        self,
+        request: web.BaseRequest,
+        config: Config,
+        verdict: Verdict,
+        trusted: bool,
+        out_headers: CIMultiDict[str],
+        record: RequestRecord,
+        *,
+        shadow: bool,
+    ) -> web.StreamResponse:
+        browser_scheme = client_scheme(
+            config.public_scheme, request.headers.get("X-Forwarded-Proto"), trusted
+        )
+        # Shadow mode changes nothing the app sees; enforcing routes strip credentials.
+        if not shadow and not may_carry_credentials(verdict, request.headers, browser_scheme):
+            strip_credentials(out_headers)
+        return await relay_websocket(
+            request, self.upstream, request.raw_path, out_headers, verdict, record, self.websockets
+        )
+
     async def _relay(
         self,
         request: web.BaseRequest,
@@ -235,6 +262,7 @@ class EdgeServer:
             # only judges it next to its own verdict.
             out.extend(response_headers(upstream_response.headers, keep_cors=True))
             self._judge_shadow(request, verdict, upstream_response.status, out, record)
+            out.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
         else:
             vary_values: list[str] = []
             for name, value in response_headers(upstream_response.headers):
@@ -245,24 +273,21 @@ class EdgeServer:
             out.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
         status, reason = upstream_response.status, upstream_response.reason
-        if (
-            length is not None
-            and length <= SMALL_BODY
-            and request.method != "HEAD"
-            and "Content-Type" in out
-        ):
+        if length is not None and length <= SMALL_BODY and request.method != "HEAD":
             # Small bodies are read once and sent with the head in one write.
             try:
                 body = await upstream_response.read()
             except ForwardFailure as failure:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
-            return web.Response(status=status, reason=reason, headers=out, body=body)
+            return RelayedResponse(status=status, reason=reason, headers=out, body=body)
         # Of unknown length, the body goes chunked to HTTP/1.1 clients and
         # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
         # choice when no Content-Length is set; the close must then really come,
         # whatever keep-alive the HTTP/1.0 client asked for.
-        response = web.StreamResponse(status=status, reason=reason, headers=out)
+        response: web.StreamResponse = RelayedStreamResponse(
+            status=status, reason=reason, headers=out
+        )
         if (
             request.version < HttpVersion11
             and "Content-Length" not in out
@@ -333,22 +358,6 @@ async def _stream(
     return response
 
 
-def _refused_body(
-    request: web.BaseRequest, verdict: Verdict, max_body: int | None
-) -> web.Response | None:
-    """413 for a body announced past ``max_body``; 501 for a transfer coding other than
-    chunked: the parser removes chunked only, so such a body would reach the upstream
-    still coded and unlabelled (RFC 9112 §6.1)."""
-    length = request.content_length
-    if max_body is not None and length is not None and length > max_body:
-        return error_answer(verdict, 413, "request body too large")
-    if not only_chunked(request.headers):
-        response = error_answer(verdict, 501, "transfer coding not implemented")
-        response.force_close()
-        return response
-    return None
-
-
 def _abort(request: web.BaseRequest) -> None:
     if request.transport is not None:
         request.transport.abort()
@@ -361,6 +370,16 @@ def _failed(verdict: Verdict, failure: ForwardFailure, record: RequestRecord) ->
     if failure.close:
         response.force_close()
     return response
+
+
+def _listener_host(request: web.BaseRequest) -> str:
+    """``host:port`` of the listening socket the request came in on ("" if unknown)."""
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    if not isinstance(sockname, tuple) or len(sockname) < 2:
+        return ""
+    host = str(sockname[0])
+    return f"[{host}]:{sockname[1]}" if ":" in host else f"{host}:{sockname[1]}"
 
 
 def _peer(request: web.BaseRequest) -> str | None:

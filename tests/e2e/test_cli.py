@@ -155,3 +155,28 @@ def test_serve_refuses_a_bad_policy_file_with_its_location(tmp_path: Path) -> No
     )
     assert result.returncode == 1
     assert f"{path}:4 routes[0].colour: unknown key" in result.stderr
+
+
+def test_check_warns_for_origin_regexes_that_let_other_sites_in(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "public_scheme: https\nroutes:\n  - path: /api/**\n    origins:\n"
+        "      - regex: ^https://app\\.example\\.com.*$\n"
+        "      - regex: ^https://.*example\\.com$\n"
+    )
+    result = run("check", "--config", str(path))
+    assert result.returncode == 0
+    assert "p.yaml:5 routes[0].origins[0].regex: warning: ends in '.*'" in result.stderr
+    assert "p.yaml:6 routes[0].origins[1].regex: warning: '.*' right before" in result.stderr
+    assert "2 warnings" in result.stdout
+
+
+def test_explain_judges_same_origin_with_the_stated_public_scheme(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("public_scheme: https\nroutes: [{path: /api/**, origins: [http://a.test]}]\n")
+    own = run("explain", "--config", str(path), "--host", "api.test",
+              "--origin", "https://api.test", "--method", "POST", "/api/x")  # fmt: skip
+    assert "decision: same_origin" in own.stdout
+    http_page = run("explain", "--config", str(path), "--host", "api.test",
+                    "--origin", "http://api.test", "--method", "POST", "/api/x")  # fmt: skip
+    assert "decision: blocked" in http_page.stdout

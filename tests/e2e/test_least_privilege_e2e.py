@@ -4,6 +4,11 @@ shipped policy being deny-by-default, against real cors-edge and Flask processes
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
 
 from proxy.policy import PREFLIGHT_VARY
 from tests.e2e.http import fetch
@@ -95,3 +100,35 @@ async def test_the_shipped_policy_is_deny_by_default(
     assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
     public = await fetch("GET", edge.url + "/public/status", {"Origin": "https://evil.test"})
     assert public.status == 200 and public.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.fixture
+async def ws_upstream() -> AsyncIterator[str]:
+    async def hello(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("hello")
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/live/feed", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_unmatched_block_refuses_a_cross_origin_websocket(
+    edge_factory: EdgeFactory, ws_upstream: str
+) -> None:
+    edge = edge_factory(POLICY, upstream_url=ws_upstream)
+    url = f"ws://127.0.0.1:{edge.port}/live/feed"
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url, headers={"Origin": "https://evil.test"})
+        assert refused.value.status == 403
+        async with session.ws_connect(url, headers={"Origin": edge.url}) as ws:
+            assert await ws.receive_str(timeout=5) == "hello"

@@ -180,3 +180,31 @@ async def test_second_signal_cuts_the_drain_short(edge_factory: EdgeFactory) -> 
     # Cut short: the exit came before the 4 s answer (no 200), not at --grace (10 s).
     assert status != 200, f"exit took {exited:.2f} s: the drain waited for the request"
     assert "SIGTERM again: cutting the drain short" in edge.stderr.text()
+
+
+async def test_a_refused_body_never_sent_does_not_hold_up_the_drain(
+    edge_factory: EdgeFactory,
+) -> None:
+    """A refused POST that announced a body it then never sent (``Expect:
+    100-continue``, no 100 comes) is answered and its connection closed: nothing is
+    left for the drain to wait for, so SIGTERM exits at once, not after --grace."""
+    edge = edge_factory(POLICY, "--grace", "30")
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    writer.write(
+        b"POST /api/echo HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+        b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), SAFETY)
+    assert head.startswith(b"HTTP/1.1 403"), head
+    assert b"connection: close" in head.lower(), head
+    # The edge closes its side: the client reads the answer's body, then EOF (on the
+    # old code the connection stayed open, waiting for the 5 bytes, and this timed out).
+    rest = await asyncio.wait_for(reader.read(), SAFETY)
+    assert rest.startswith(b"{") and reader.at_eof(), rest
+    writer.close()
+    edge.signal(signal.SIGTERM)
+    await wait_log(edge, r"stopped")
+    # Waited for by an event (the log line), not a clock; --grace 30 would show here.
+    assert not any("grace period over" in line for line in edge.stderr.lines)
+    assert await asyncio.to_thread(edge.process.wait, SAFETY) == 0

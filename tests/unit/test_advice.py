@@ -38,3 +38,11 @@ def test_nothing_to_say_when_flask_is_not_reached_or_the_page_may_read() -> None
     assert legacy_code_exposure(same_origin, cross_origin=False) is None
     blocked = decide(POLICY.routes, "POST", "/admin", ["https://evil.test"], block_unmatched=True)
     assert legacy_code_exposure(blocked, cross_origin=True) is None
+
+
+def test_a_forwarded_preflight_is_said_to_run_without_cookies() -> None:
+    verdict = decide(POLICY.routes, "OPTIONS", "/admin/users", ["https://evil.test"],
+                     request_method="DELETE")  # fmt: skip
+    text = legacy_code_exposure(verdict, cross_origin=True, preflight=True)
+    assert text is not None and "without cookies" in text and "`unmatched: block`" in text
+    assert "user's cookies" not in text

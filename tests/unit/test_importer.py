@@ -215,3 +215,28 @@ def test_a_cross_origin_the_importer_cannot_place_is_a_todo(tmp_path: Path) -> N
     code, _, err = _run(app)
     assert code == 0
     assert f"{app}:9: TODO: this @cross_origin is not on a URL rule the importer can follow" in err
+
+
+def test_two_decorated_views_on_one_rule_are_a_todo(tmp_path: Path) -> None:
+    app = _write(
+        tmp_path,
+        "app.py",
+        """
+        from flask import Flask
+        from flask_cors import cross_origin
+        app = Flask(__name__)
+
+        @app.get("/x")
+        @cross_origin(origins=["http://a.example"])
+        def read():
+            return ""
+
+        @app.post("/x")
+        @cross_origin(origins=["http://b.example"])
+        def write():
+            return ""
+    """,
+    )
+    code, _, err = _run(app)
+    assert code == 0
+    assert f"{app}:11: TODO: another decorated view has the rule /x" in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.lint import lint, unbounded_tail
+from proxy.lint import lint, unbounded_name_prefix, unbounded_tail
 from proxy.loader import load_policy_text
 
 
@@ -97,3 +97,38 @@ def test_check_warns_for_an_origin_regex_that_lets_any_suffix_in() -> None:
 
 def test_lint_of_no_routes_is_empty() -> None:
     assert lint([]) == ()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "found"),
+    [
+        (r"^https://.*example\.com$", (".*", "example")),
+        (r"^https://[a-z]+example\.com$", ("[a-z]+", "example")),
+        (r"^https://\w+example\.com$", (r"\w+", "example")),
+        (r"^https://([a-z]+-)*example\.com$", ("([a-z]+-)*", "example")),
+    ],
+)
+def test_a_repetition_right_before_a_name_is_found(pattern: str, found: tuple[str, str]) -> None:
+    assert unbounded_name_prefix(pattern) == found
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^https://.*\.example\.com$",
+        r"^https://([a-z0-9-]+\.)*example\.com$",
+        r"^https://pr-[0-9]+\.preview\.example\.com$",
+        r"^https://pr-[0-9]+preview\.example\.com$",  # digits make no other site's name
+        r"^https://(www\.)?example\.com$",
+        r"^https://a\*b\.com$",
+    ],
+)
+def test_whole_label_repetitions_are_not_reported(pattern: str) -> None:
+    assert unbounded_name_prefix(pattern) is None
+
+
+def test_check_warns_for_an_origin_regex_that_lets_evilexample_in() -> None:
+    text = warnings_of(
+        "routes:\n  - path: /api/**\n    origins:\n      - regex: ^https://.*example\\.com$\n"
+    )
+    assert "p.yaml:4 routes[0].origins[0].regex: warning: '.*' right before 'example'" in text

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
+from proxy.cli import main
 from proxy.cors import decide
 from proxy.drafts import PolicyError
 from proxy.loader import load_policy_text
@@ -126,3 +128,16 @@ def test_the_log_is_rate_limited_and_says_how_many_were_left_out(
         "shadow disagreement: GET /p from http://o on r: cors-edge refused, upstream allowed"
     )
     assert lines[2].endswith("(3 more since the last line)")
+
+
+def test_explain_says_a_shadow_route_forwards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(POLICY)
+    args = ["explain", "--config", str(policy), "--origin", "http://evil.test"]
+    assert main([*args, "--method", "GET", "/api/x"]) == 0
+    out = capsys.readouterr().out
+    assert "answer:   enforce: shadow: forwarded to the upstream" in out
+    assert "in shadow the application runs" in out
+    assert "from cors-edge (not forwarded" not in out
