@@ -12,6 +12,7 @@ import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
+import psutil
 import pytest
 
 from tests.e2e.test_streaming_e2e import RssWatch
@@ -213,6 +214,30 @@ async def test_message_size_limit_is_configurable(
             assert answer.data == 1009
 
 
+async def test_a_fragmented_message_is_bounded_as_a_whole(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """Three 30 KB fragments, each under the 64 KiB bound, one 90 KB message: 1009."""
+    edge = edge_factory(
+        "limits: {max_websocket_message: 65536}\n" + POLICY, upstream_url=ws_upstream.url
+    )
+    reader, writer, head = await raw_ws_connect(edge.port, "/ws/echo", ORIGIN)
+    try:
+        assert head.startswith("HTTP/1.1 101"), head
+        piece = b"p" * 30_000
+        writer.write(frame(piece, opcode=0x2, compressed=False, mask=True, fin=False))
+        writer.write(frame(piece, opcode=0x0, compressed=False, mask=True, fin=False))
+        writer.write(frame(piece, opcode=0x0, compressed=False, mask=True, fin=True))
+        await writer.drain()
+        code = await asyncio.wait_for(close_code_after(reader, writer), 30)
+    finally:
+        writer.close()
+    assert code == 1009
+    await _until(lambda: ws_upstream.close_codes)
+    assert ws_upstream.close_codes == [1009]
+    assert ws_upstream.received_sizes == []
+
+
 async def _until(predicate: object, timeout: float = 10.0) -> None:
     """Wait for a condition another task (the upstream's) makes true; a safety net only."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -271,6 +296,8 @@ async def test_idle_websockets_do_not_starve_http(
         try:
             await _until(lambda: ws_upstream.opened == 100)
             assert ws_upstream.opened == 100
+            rss = psutil.Process(edge.process.pid).memory_info().rss
+            print(f"100 idle WebSockets: edge RSS {rss / 1e6:.1f} MB")
             for _ in range(8):  # twice the pool, one after the other
                 async with asyncio.timeout(30), session.get(f"{edge.url}/http/ping") as response:
                     assert response.status == 200

@@ -137,9 +137,11 @@ def deflate_bomb(inflated: int) -> bytes:
     return payload[:-4]
 
 
-def frame(payload: bytes, *, opcode: int = 0x2, compressed: bool, mask: bool) -> bytes:
-    """One final WebSocket frame (RSV1 marks a compressed message)."""
-    first = 0x80 | (0x40 if compressed else 0) | opcode
+def frame(
+    payload: bytes, *, opcode: int = 0x2, compressed: bool, mask: bool, fin: bool = True
+) -> bytes:
+    """One WebSocket frame, final unless told (RSV1 marks a compressed message)."""
+    first = (0x80 if fin else 0) | (0x40 if compressed else 0) | opcode
     length = len(payload)
     mask_bit = 0x80 if mask else 0
     if length < 126:
