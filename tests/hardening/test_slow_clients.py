@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from tests.support import Edge, EdgeFactory, Upstream, start_upstream
@@ -68,6 +69,8 @@ def _ping(edge: Edge) -> int | None:
 
 
 def test_client_that_never_reads_a_download_is_cut_off(edge: Edge) -> None:
+    process = psutil.Process(edge.process.pid)
+    baseline = process.memory_info().rss
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.settimeout(30)
@@ -75,6 +78,9 @@ def test_client_that_never_reads_a_download_is_cut_off(edge: Edge) -> None:
         sock.sendall(request_bytes("GET", "/api/download?mb=512", [ORIGIN]))
         # ... and never reads. The edge gives up on it:
         edge.stderr.wait_for(r"client stopped reading its response", timeout=30)
+        growth = process.memory_info().rss - baseline
+        print(f"never-read download: edge RSS grew {growth / 1e6:.1f} MB")
+        assert growth < 64 * 1024 * 1024  # flow control: the edge stopped reading too
         # The one gunicorn worker is free again while this client still hangs on.
         assert _ping(edge) == 200
     assert not [line for line in edge.stderr.lines if " ERROR " in line]
