@@ -10,14 +10,17 @@ says whose fault it was and what the client is answered. Headers are prepared by
 Plain HTTP goes over the lean client (:mod:`proxy.upstream_pool` on
 :mod:`proxy.upstream_conn`: keep-alive pool, httptools parser), whose typed failures
 (:mod:`proxy.upstream_errors`) map one to one onto :class:`ForwardFailure`. WebSocket
-upgrades keep aiohttp's client (one connector, see :mod:`proxy.connector`); nothing of
+upgrades keep aiohttp's client (its public API only: a WebSocket connects once and
+stays, so the per-connect savings of a custom connector would buy nothing); nothing of
 it shows through this interface but ``aiohttp.ClientWebSocketResponse``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -32,7 +35,6 @@ from .bodies import (
     ClientBodyTimeout,
     read_whole_body,
 )
-from .connector import make_connector
 from .policy import Limits, Timeouts
 from .records import ErrorKind, RequestError
 from .upstream_errors import (
@@ -274,7 +276,22 @@ class Upstream:
         self._pool = UpstreamPool.for_config(self._text, self.timeouts, self.limits)
         # For WebSockets only, with no connector limit: they never take the HTTP
         # pool's connections, and the relay counts them (limits.max_websockets).
-        connector = make_connector(self.address.base, self.address.unix_path, 0, self.timeouts)
+        connector: aiohttp.BaseConnector
+        if self.address.unix_path is not None:
+            connector = aiohttp.UnixConnector(
+                path=self.address.unix_path,
+                limit=0,
+                keepalive_timeout=self.timeouts.upstream_idle,
+            )
+        else:
+            connector = aiohttp.TCPConnector(
+                limit=0,
+                family=_family_for(self.address.base),
+                use_dns_cache=True,
+                ttl_dns_cache=10,
+                enable_cleanup_closed=False,
+                keepalive_timeout=self.timeouts.upstream_idle,
+            )
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -320,3 +337,12 @@ class Upstream:
             return False
         writer.close()
         return True
+
+
+def _family_for(base: str) -> socket.AddressFamily:
+    host = URL(base).host or ""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return socket.AF_UNSPEC
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
