@@ -126,6 +126,30 @@ async def test_cross_origin_upgrade_carries_no_credentials_unless_granted(
     assert seen.get("origin") == origin  # the upstream still sees who is asking
 
 
+async def test_routing_headers_do_not_reach_a_websocket_upstream_either(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """Defect 2 on the upgrade path: the same header hygiene as plain HTTP."""
+    edge = edge_factory(CREDENTIALS_POLICY, upstream_url=ws_upstream.url)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            _ws_url(edge, "/ws/private/headers"),
+            headers={
+                "Origin": "https://app.example.com",
+                "SCRIPT_NAME": "/ws",
+                "X-Forwarded-Prefix": "/ws",
+                "Forwarded": "for=10.9.8.7",
+                "X-Kept": "yes",
+            },
+        ) as ws,
+    ):
+        seen: dict[str, str] = json.loads(await ws.receive_str(timeout=10))
+    assert seen.get("x-kept") == "yes"
+    for name in ("script_name", "x-forwarded-prefix", "forwarded"):
+        assert name not in seen, name
+
+
 # --- message size, both hops, permessage-deflate (defect 3) --------------------------
 
 ORIGIN = "https://app.example.com"
