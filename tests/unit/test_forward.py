@@ -13,11 +13,11 @@ from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 from multidict import CIMultiDict
 
+from proxy.bodies import limited_body
 from proxy.forward import (
     ForwardFailure,
     Upstream,
     UpstreamAddress,
-    limited_body,
     read_small_body,
 )
 from proxy.policy import Limits, Timeouts
@@ -145,7 +145,7 @@ async def test_a_body_past_the_limit_is_the_clients_413() -> None:
     try:
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         async with upstream_for(url) as upstream, client_body(b"x" * 5000) as content:
-            failure = await failure_of(upstream, limited_body(content, max_bytes=1000))
+            failure = await failure_of(upstream, limited_body(content, 1000, Timeouts()))
     finally:
         await runner.cleanup()
     assert failure.error == RequestError(ErrorKind.BODY_TOO_LARGE) and failure.error.is_client
@@ -163,7 +163,9 @@ async def test_a_client_silent_mid_body_is_its_408_and_closes() -> None:
         upstream_for(url) as upstream,
         client_body(b"abc", eof=False) as content,
     ):
-        failure = await failure_of(upstream, limited_body(content, None, idle_timeout=0.05))
+        failure = await failure_of(
+            upstream, limited_body(content, None, Timeouts(client_body=0.05))
+        )
     assert (failure.error.kind, failure.status, failure.close) == (
         ErrorKind.CLIENT_BODY_TIMEOUT,
         408,
@@ -173,10 +175,10 @@ async def test_a_client_silent_mid_body_is_its_408_and_closes() -> None:
 
 async def test_small_bodies_are_read_whole_or_refused() -> None:
     async with client_body(b"0123456789") as content:
-        assert await read_small_body(content, 10, 1.0) == b"0123456789"
+        assert await read_small_body(content, 10, Timeouts(client_body=1.0)) == b"0123456789"
     with pytest.raises(ForwardFailure) as short:
         async with client_body(b"012") as content:
-            await read_small_body(content, 10, 1.0)
+            await read_small_body(content, 10, Timeouts(client_body=1.0))
     assert (short.value.error.kind, short.value.status, short.value.close) == (
         ErrorKind.CLIENT_BODY_INCOMPLETE,
         400,
@@ -184,7 +186,7 @@ async def test_small_bodies_are_read_whole_or_refused() -> None:
     )
     with pytest.raises(ForwardFailure) as stalled:
         async with client_body(b"012", eof=False) as content:
-            await read_small_body(content, 10, 0.05)
+            await read_small_body(content, 10, Timeouts(client_body=0.05))
     assert (stalled.value.error.kind, stalled.value.status) == (ErrorKind.CLIENT_BODY_TIMEOUT, 408)
 
 
