@@ -192,12 +192,8 @@ class UpstreamErrorLog:
                     f"upstream {upstream} failed while receiving the request body ({request}): "
                     "see the app's log."
                 )
-            case ErrorKind.BAD_RESPONSE:
-                return (
-                    f"upstream {upstream} sent a response cors-edge cannot relay ({request}): "
-                    f"{error.detail or 'invalid HTTP'}; header size limits are "
-                    "limits.max_upstream_header_line and limits.max_upstream_header_bytes."
-                )
+            case ErrorKind.POOL_TIMEOUT | ErrorKind.BAD_RESPONSE:
+                return self._explain_client_leg(error, request)
             case ErrorKind.BODY_TOO_LARGE:
                 return (
                     f"request body too large ({request}): raise limits.max_body_bytes if this "
@@ -225,3 +221,18 @@ class UpstreamErrorLog:
                     f"timeouts.client_body is {timeouts.client_body:g} s."
                 )
         return f"upstream {upstream} failed ({request}): {error.label}"
+
+    def _explain_client_leg(self, error: RequestError, request: str) -> str:
+        """The failures only the lean upstream client tells apart: a full pool, and an
+        answer it will not relay (with the reason, e.g. which header was too long)."""
+        if error.kind is ErrorKind.POOL_TIMEOUT:
+            return (
+                f"no connection to upstream {self.upstream} came free in time ({request}): "
+                "all limits.max_upstream_connections were busy for timeouts.pool_wait "
+                f"({self.timeouts.pool_wait:g} s); are requests piling up on slow workers?"
+            )
+        return (
+            f"upstream {self.upstream} sent a response cors-edge cannot relay ({request}): "
+            f"{error.detail or 'invalid HTTP'}; the header size limits are "
+            "limits.max_upstream_header_line and limits.max_upstream_header_bytes."
+        )

@@ -12,12 +12,15 @@ An ordinary aiohttp application (public API only), on its own listener.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .edge_answers import SERVER
 
 if TYPE_CHECKING:
     from .forward import Upstream
@@ -59,14 +62,32 @@ def make_admin_app(state: AdminState) -> web.Application:
         )
 
     async def metrics(request: web.Request) -> web.Response:
-        body = generate_latest(state.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return metrics_response(state.registry)
 
+    return admin_application(healthz, readyz, metrics)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def admin_application(healthz: Handler, readyz: Handler, metrics: Handler) -> web.Application:
+    """The admin listener's three routes (a lone serve's, or the --workers parent's)."""
     app = web.Application()
+    app.on_response_prepare.append(say_cors_edge)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+async def say_cors_edge(request: web.Request, response: web.StreamResponse) -> None:
+    """``Server: cors-edge`` instead of aiohttp's version banner."""
+    response.headers["Server"] = SERVER
+
+
+def metrics_response(registry: CollectorRegistry) -> web.Response:
+    body = generate_latest(registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def start_admin(

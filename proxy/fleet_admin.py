@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from .admin import admin_application, metrics_response
 from .control import ChannelClosed, Message
 
 if TYPE_CHECKING:
@@ -120,14 +120,9 @@ def make_fleet_admin_app(supervisor: Supervisor, upstream: Upstream) -> web.Appl
 
     async def metrics(request: web.Request) -> web.Response:
         fleet.states = await worker_states(supervisor)
-        body = generate_latest(registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return metrics_response(registry)
 
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    return app
+    return admin_application(healthz, readyz, metrics)
 
 
 def _not_ready_reason(supervisor: Supervisor, states: list[Message]) -> str | None:

@@ -7,10 +7,11 @@ being streamed to it) comes out as one typed failure, :class:`ForwardFailure`, w
 says whose fault it was and what the client is answered. Headers are prepared by
 :mod:`proxy.headers`; this module only moves them.
 
-The pool is aiohttp's client (one connector, see :mod:`proxy.connector`); nothing of
-it shows through this interface but ``aiohttp.ClientWebSocketResponse`` for a relayed
-WebSocket. Uses aiohttp's public client API only; the one private override lives in
-:mod:`proxy.connector`.
+Plain HTTP goes over the lean client (:mod:`proxy.upstream_pool` on
+:mod:`proxy.upstream_conn`: keep-alive pool, httptools parser), whose typed failures
+(:mod:`proxy.upstream_errors`) map one to one onto :class:`ForwardFailure`. WebSocket
+upgrades keep aiohttp's client (one connector, see :mod:`proxy.connector`); nothing of
+it shows through this interface but ``aiohttp.ClientWebSocketResponse``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .connector import LiteralAddressConnector
 from .policy import Limits, Timeouts
 from .records import ErrorKind, RequestError
+from .upstream_errors import (
+    ConnectFailed,
+    Disconnected,
+    PoolTimeout,
+    ProtocolFault,
+    UpstreamError,
+)
+from .upstream_pool import UpstreamPool
+from .upstream_pool import UpstreamResponse as PoolResponse
 
 log = logging.getLogger("cors_edge")
 
@@ -53,8 +62,8 @@ class ForwardFailure(Exception):
         return self.error.kind in (ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE)
 
 
-# Raised by limited_body() while aiohttp sends the body; send() turns them (however
-# aiohttp wraps them) into the client's ForwardFailure.
+# Raised by limited_body() while the lean client sends the body (they come out of it
+# unwrapped); send() turns them into the client's ForwardFailure.
 class BodyTooLarge(Exception):
     """The client's request body exceeds ``limits.max_body_bytes``."""
 
@@ -83,22 +92,6 @@ class ClientBodyIncomplete(Exception):
 
 
 ClientBodyFault = BodyTooLarge | ClientBodyTimeout | ClientBodyIncomplete
-
-
-def _client_body_fault(error: BaseException) -> ClientBodyFault | None:
-    """The client-side cause of an upstream request failure, if that is what it was.
-
-    aiohttp's client wraps an exception raised by the body iterator (in a
-    ``ClientConnectionError`` or ``ClientPayloadError``), keeping it as ``__cause__``.
-    """
-    seen: BaseException | None = error
-    for _ in range(5):
-        if seen is None:
-            break
-        if isinstance(seen, ClientBodyFault):
-            return seen
-        seen = seen.__cause__
-    return None
 
 
 async def limited_body(
@@ -170,32 +163,23 @@ def _client_body_failure(fault: ClientBodyFault) -> ForwardFailure:
     return ForwardFailure(RequestError(ErrorKind.BODY_TOO_LARGE), 413, "request body too large")
 
 
-def _bad_response(error: BaseException, limits: Limits) -> ForwardFailure | None:
-    """The upstream's response head refused by the parser (a header line past
-    ``limits.max_upstream_header_line``, malformed HTTP), said in words for the log.
-    aiohttp wraps the parser's exception (``ClientResponseError`` from a copy of it)."""
-    seen: BaseException | None = error
-    refused: HttpProcessingError | None = None
-    for _ in range(5):
-        if seen is None:
-            break
-        if isinstance(seen, LineTooLong):
-            limit = limits.max_upstream_header_line
-            return _bad_response_failure(
-                f"a response header line over {limit} bytes (limits.max_upstream_header_line)"
-            )
-        if isinstance(seen, HttpProcessingError):
-            refused = seen
-        seen = seen.__cause__
-    if refused is None:
-        return None
-    reason = " ".join((refused.message or type(refused).__name__).split())[:200]
-    return _bad_response_failure(f"invalid response head ({reason})")
+_KINDS: dict[type[UpstreamError], ErrorKind] = {
+    ConnectFailed: ErrorKind.CONNECT,
+    Disconnected: ErrorKind.DISCONNECTED,
+    PoolTimeout: ErrorKind.POOL_TIMEOUT,
+    ProtocolFault: ErrorKind.BAD_RESPONSE,
+}
 
 
-def _bad_response_failure(detail: str) -> ForwardFailure:
-    error = RequestError(ErrorKind.BAD_RESPONSE, detail=detail)
-    return ForwardFailure(error, 502, "upstream sent an invalid response")
+def _lean_error(error: UpstreamError, aborted: bool = False) -> RequestError:
+    """The kind of a lean-client failure; an invalid response keeps its reason."""
+    if isinstance(error, TimeoutError) and not isinstance(error, PoolTimeout):
+        return RequestError(ErrorKind.TIMEOUT, aborted)
+    for cls, kind in _KINDS.items():
+        if isinstance(error, cls):
+            detail = str(error) if kind is ErrorKind.BAD_RESPONSE else None
+            return RequestError(kind, aborted, detail)
+    return RequestError(ErrorKind.PAYLOAD, aborted)  # a body cut short
 
 
 def _handshake_failure(status: int) -> ForwardFailure:
@@ -216,23 +200,17 @@ def _handshake_failure(status: int) -> ForwardFailure:
     )
 
 
-def _sending_failure(error: BaseException, limits: Limits) -> ForwardFailure:
+def _sending_failure(error: BaseException) -> ForwardFailure:
     """What a failure to send a request (and get its response head) means."""
-    fault = _client_body_fault(error)
-    if fault is not None:  # the client's body, not the upstream
-        return _client_body_failure(fault)
-    bad = _bad_response(error, limits)
-    if bad is not None:
-        return bad
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return ForwardFailure(
-            RequestError(ErrorKind.PAYLOAD), 502, "upstream failed while receiving the request"
-        )
-    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
-        return ForwardFailure(RequestError(ErrorKind.TIMEOUT), 504, "upstream timed out")
-    # Explained on stderr, rate-limited, by accesslog.UpstreamErrorLog.
-    log.debug("upstream unavailable: %s", error)
-    return ForwardFailure(_upstream_error(error), 502, "upstream unavailable")
+    if isinstance(error, ClientBodyFault):  # the client's body
+        return _client_body_failure(error)
+    if isinstance(error, UpstreamError):
+        log.debug("upstream unavailable: %s", error)  # explained by accesslog.UpstreamErrorLog
+        return ForwardFailure(_lean_error(error), error.status, error.answer)
+    # Reading the client's body failed: it hung up or stopped short mid-body.
+    return ForwardFailure(
+        RequestError(ErrorKind.CLIENT_BODY_INCOMPLETE), 400, "request body incomplete"
+    )
 
 
 class UpstreamResponse:
@@ -240,7 +218,7 @@ class UpstreamResponse:
 
     __slots__ = ("_response", "content_length", "headers", "reason", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: PoolResponse) -> None:
         self._response = response
         self.status = response.status
         self.reason = response.reason
@@ -251,28 +229,19 @@ class UpstreamResponse:
         """The whole body (for small ones, sent on with the head in one write)."""
         try:
             return await self._response.read()
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            status = 504 if isinstance(error, TimeoutError) else 502
+        except UpstreamError as error:
             raise ForwardFailure(
-                _upstream_error(error), status, "upstream failed mid-response"
+                _lean_error(error), error.status, "upstream failed mid-response"
             ) from error
 
     async def next_chunk(self) -> bytes:
         """The next piece of the body as received; ``b""`` once it is complete. A
         failure here is an aborted response (its head is already on its way)."""
-        content = self._response.content
         try:
-            while True:
-                # readchunk() hands over each received piece as is; readany() would
-                # first join everything buffered into a new bytes object (a copy).
-                chunk, _ = await content.readchunk()
-                # (b"", True) marks a chunk boundary, but aiohttp's shared empty
-                # payload (HEAD, 204, 304) answers it for ever: only EOF ends the body.
-                if chunk or content.at_eof():
-                    return chunk
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            return await self._response.read_chunk()
+        except UpstreamError as error:
             raise ForwardFailure(
-                _upstream_error(error, aborted=True), 502, "upstream failed mid-response"
+                _lean_error(error, aborted=True), 502, "upstream failed mid-response"
             ) from error
 
     def release(self) -> None:
@@ -287,6 +256,8 @@ class Upstream:
         self.address = UpstreamAddress.parse(address)
         self.timeouts = timeouts
         self.limits = limits
+        self._text = address
+        self._pool: UpstreamPool | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -294,35 +265,31 @@ class Upstream:
             raise RuntimeError("Upstream.start() was not awaited")
         return self._session
 
+    @property
+    def websocket_session(self) -> aiohttp.ClientSession:
+        """aiohttp's client, kept for WebSocket upgrades (and as the reference plain-HTTP
+        leg of the differential suite, ``tests/differential``)."""
+        return self._client()
+
     async def send(
         self, method: str, raw_target: str, headers: CIMultiDict[str], body: Body
     ) -> UpstreamResponse:
         """Send one request; its response once the head has arrived. Raises
         :class:`ForwardFailure`. The caller releases the response."""
+        if self._pool is None:
+            raise RuntimeError("Upstream.start() was not awaited")
         try:
-            response = await self._client().request(
-                method,
-                self.url(raw_target),
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                compress=None,
-                chunked=None,
-            )
+            response = await self._pool.request(method, raw_target, headers.items(), body)
         except (
+            UpstreamError,
             BodyTooLarge,
             ClientBodyTimeout,
             ClientBodyIncomplete,
-            aiohttp.ClientError,
-            OSError,
+            aiohttp.ClientPayloadError,
+            asyncio.IncompleteReadError,
+            ConnectionError,
         ) as error:
-            raise _sending_failure(error, self.limits) from error
-        limit = self.limits.max_upstream_header_bytes
-        if sum(len(name) + len(value) + 4 for name, value in response.raw_headers) > limit:
-            response.close()  # the body is never read: the connection cannot be reused
-            raise _bad_response_failure(
-                f"a response head over {limit} bytes (limits.max_upstream_header_bytes)"
-            )
+            raise _sending_failure(error) from error
         return UpstreamResponse(response)
 
     async def connect_websocket(
@@ -347,6 +314,7 @@ class Upstream:
             raise ForwardFailure(_upstream_error(error), 502, "upstream unavailable") from error
 
     async def start(self) -> None:
+        self._pool = UpstreamPool.for_config(self._text, self.timeouts, self.limits)
         connector: aiohttp.BaseConnector
         if self.address.unix_path is not None:
             connector = aiohttp.UnixConnector(
@@ -386,6 +354,9 @@ class Upstream:
         )
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -13,11 +13,12 @@ Pure: no aiohttp, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .cors import VerdictCache
+from .cors import Verdict, VerdictCache
+from .debug import debug_annotator
 from .policy import Config
 
 
@@ -29,6 +30,7 @@ class ErrorKind(StrEnum):
     DISCONNECTED = "disconnected"  # the upstream closed the connection without answering
     PAYLOAD = "payload"  # the upstream failed while receiving the request body
     UPSTREAM = "upstream"  # any other upstream failure; the exception's name is the detail
+    POOL_TIMEOUT = "pool_timeout"  # no upstream connection came free within timeouts.pool_wait
     BAD_RESPONSE = "bad_response"  # the upstream's answer is not valid HTTP; detail says why
     BODY_TOO_LARGE = "body_too_large"  # the client's body is past limits.max_body_bytes
     CLIENT_BODY_TIMEOUT = "client_body_timeout"  # the client went silent mid-body
@@ -91,6 +93,8 @@ class RequestRecord:
 
 
 Observer = Callable[[RequestRecord], None]
+# Rewrites each new verdict once before the cache keeps it (serve --debug: proxy/debug.py).
+Annotator = Callable[[Verdict, Sequence[str]], Verdict]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +106,27 @@ class Snapshot:
     generation: int
 
     @classmethod
-    def of(cls, config: Config, generation: int) -> Snapshot:
-        return cls(config, VerdictCache(config), generation)
+    def of(cls, config: Config, generation: int, annotate: Annotator | None = None) -> Snapshot:
+        return cls(config, VerdictCache(config, annotate=annotate), generation)
 
 
 class PolicyHolder:
-    """The snapshot in force, swapped in one assignment; each request reads it once."""
+    """The snapshot in force, swapped in one assignment; each request reads it once.
 
-    __slots__ = ("snapshot",)
+    ``annotate`` is the serve-time verdict rewrite (``--debug``), kept across swaps."""
 
-    def __init__(self, config: Config) -> None:
-        self.snapshot = Snapshot.of(config, 1)
+    __slots__ = ("annotate", "snapshot")
+
+    def __init__(self, config: Config, annotate: Annotator | None = None) -> None:
+        self.annotate = annotate
+        self.snapshot = Snapshot.of(config, 1, annotate)
+
+    @classmethod
+    def serving(cls, config: Config, debug: str | None) -> PolicyHolder:
+        """The holder ``serve`` uses: with the annotator of its ``--debug`` mode
+        (:func:`proxy.debug.debug_annotator`: raises DebugRefused for ``--debug`` on a
+        listener that is not loopback)."""
+        return cls(config, debug_annotator(debug, config.listen))
 
     @property
     def current(self) -> Config:
@@ -125,6 +139,6 @@ class PolicyHolder:
     def swap(self, config: Config, generation: int | None = None) -> int:
         """Put ``config`` in force as the next generation (or as ``generation``, which
         the parent of ``--workers N`` numbers for all its workers alike); returns it."""
-        snapshot = Snapshot.of(config, generation or self.snapshot.generation + 1)
+        snapshot = Snapshot.of(config, generation or self.snapshot.generation + 1, self.annotate)
         self.snapshot = snapshot
         return snapshot.generation

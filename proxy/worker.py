@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from aiohttp import web
 
 from .control import Message, WorkerChannel
 from .lifecycle import _CLOSE_TIMEOUT, ServeOptions, Service, serve, split_address
-from .loader import load_policy_text
 from .metrics import Metrics
 from .policy import Config
 from .records import Observer
@@ -69,15 +67,9 @@ class WorkerService(Service):
         return self._load_snapshot(self.spec.snapshot)
 
     def _load_snapshot(self, path: Path) -> Config:
-        # The parent validated this text already; the source is still the operator's file.
-        config = load_policy_text(path.read_text("utf-8"), str(self.options.config))
-        options = self.options
-        return dataclasses.replace(
-            config,
-            upstream=options.upstream or config.upstream,
-            listen=options.listen or config.listen,
-            admin=options.admin or config.admin,
-        )
+        # The parent validated these bytes already (a snapshot it wrote, never the
+        # operator's file); compile() names the operator's file as their source.
+        return self.compile(path.read_bytes())
 
     # --- the control channel (WorkerSide) --------------------------------------
 

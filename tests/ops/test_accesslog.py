@@ -164,6 +164,8 @@ def error_of(label: str) -> RequestError:
         ("http://127.0.0.1:5000", "aborted:disconnected", 200, "broke off its response"),
         ("http://127.0.0.1:5000", "body_too_large", 413, "raise limits.max_body_bytes"),
         ("http://127.0.0.1:5000", "client_body_timeout", 408, "timeouts.client_body is 60 s"),
+        ("http://127.0.0.1:5000", "pool_timeout", 503, "timeouts.pool_wait (10 s)"),
+        ("http://127.0.0.1:5000", "bad_response", 502, "limits.max_upstream_header_line"),
     ],
 )
 def test_error_explanations(upstream: str, error: str, status: int, advice: str) -> None:
