@@ -29,7 +29,7 @@ from .policy import Config
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
 from .relayed import RelayedResponse, RelayedStreamResponse
-from .sameorigin import client_scheme
+from .sameorigin import client_scheme, reported_schemes
 from .shadow import ShadowLog, judge
 from .websocket import (
     Relays,
@@ -107,7 +107,7 @@ class EdgeServer:
             get("Access-Control-Request-Method") if preflight else None,
             get("Access-Control-Request-Headers") if preflight else None,
             get("Access-Control-Request-Private-Network") if preflight else None,
-            client_scheme(snapshot.config.public_scheme, get("X-Forwarded-Proto"), trusted),
+            client_scheme(snapshot.config.public_scheme, reported_schemes(headers), trusted),
             get("Host"),
         )
 
@@ -238,7 +238,7 @@ class EdgeServer:
         shadow: bool,
     ) -> web.StreamResponse:
         browser_scheme = client_scheme(
-            config.public_scheme, request.headers.get("X-Forwarded-Proto"), trusted
+            config.public_scheme, reported_schemes(request.headers), trusted
         )
         # Shadow mode changes nothing the app sees; enforcing routes strip credentials.
         if not shadow and not may_carry_credentials(verdict, request.headers, browser_scheme):
