@@ -265,12 +265,6 @@ class Upstream:
             raise RuntimeError("Upstream.start() was not awaited")
         return self._session
 
-    @property
-    def websocket_session(self) -> aiohttp.ClientSession:
-        """aiohttp's client, kept for WebSocket upgrades (and as the reference plain-HTTP
-        leg of the differential suite, ``tests/differential``)."""
-        return self._client()
-
     async def send(
         self, method: str, raw_target: str, headers: CIMultiDict[str], body: Body
     ) -> UpstreamResponse:
