@@ -106,7 +106,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._cancel_timer()
         parser = self._parser
         if parser is not None and self._error is None:
-            self._error = parser.eof()
+            self._error = parser.eof(clean=exc is None)
         self._wake()
         self._release_drain()
         if self._on_lost is not None:
