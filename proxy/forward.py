@@ -92,6 +92,7 @@ class ClientBodyIncomplete(Exception):
 
 
 ClientBodyFault = BodyTooLarge | ClientBodyTimeout | ClientBodyIncomplete
+_CLIENT_BODY_FAULTS = (BodyTooLarge, ClientBodyTimeout, ClientBodyIncomplete)
 
 
 async def limited_body(
@@ -229,6 +230,8 @@ class UpstreamResponse:
         """The whole body (for small ones, sent on with the head in one write)."""
         try:
             return await self._response.read()
+        except _CLIENT_BODY_FAULTS as fault:  # the upstream answered before the body was in
+            raise _client_body_failure(fault) from fault
         except UpstreamError as error:
             raise ForwardFailure(
                 _lean_error(error), error.status, "upstream failed mid-response"
@@ -239,6 +242,10 @@ class UpstreamResponse:
         failure here is an aborted response (its head is already on its way)."""
         try:
             return await self._response.read_chunk()
+        except _CLIENT_BODY_FAULTS as fault:  # an early answer, then the client's body failed
+            failure = _client_body_failure(fault)
+            error = RequestError(failure.error.kind, aborted=True)
+            raise ForwardFailure(error, failure.status, failure.message) from fault
         except UpstreamError as error:
             raise ForwardFailure(
                 _lean_error(error, aborted=True), 502, "upstream failed mid-response"

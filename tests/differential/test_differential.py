@@ -148,6 +148,16 @@ CASES = [
     ),
     Case("no Host from the client", [ok()], [Req(headers=(("X-A", "1"),))]),
     Case(
+        "bodiless methods",
+        [ok(b"1"), ok(b"2"), ok(b"3"), Reply((OK_HEAD + b"Content-Length: 9\r\n\r\n",))],
+        [Req("OPTIONS"), Req("PATCH"), Req("TRACE"), Req("HEAD")],
+    ),
+    Case(
+        "bad chunk framing mid-body",
+        [Reply((CHUNKED + b"4\r\nwiki\r\nzz\r\n", 0.05), True)],
+    ),
+    Case("a megabyte with Content-Length", [ok(bytes(range(256)) * 4096)]),
+    Case(
         "chunked request body",
         [ok()],
         [
