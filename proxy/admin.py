@@ -20,6 +20,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .edge_answers import SERVER
+
 if TYPE_CHECKING:
     from .forward import Upstream
     from .records import PolicyHolder
@@ -71,10 +73,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def admin_application(healthz: Handler, readyz: Handler, metrics: Handler) -> web.Application:
     """The admin listener's three routes (a lone serve's, or the --workers parent's)."""
     app = web.Application()
+    app.on_response_prepare.append(say_cors_edge)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+async def say_cors_edge(request: web.Request, response: web.StreamResponse) -> None:
+    """``Server: cors-edge`` instead of aiohttp's version banner."""
+    response.headers["Server"] = SERVER
 
 
 def metrics_response(registry: CollectorRegistry) -> web.Response:

@@ -136,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --allow-origin: allow credentials (cookies, Authorization)",
     )
+    serve.add_argument(
+        "--debug",
+        action="store_true",
+        help="add CORS-Edge-Decision (decision, route, reason) to every response; "
+        "loopback listeners only, unless --debug-public (on by default with --allow-origin "
+        "on a loopback listener)",
+    )
+    serve.add_argument(
+        "--debug-public",
+        action="store_true",
+        help="--debug on any listener (implies --debug); the header then never names "
+        "allowed origins",
+    )
 
     check = commands.add_parser("check", help="validate and lint a policy file; exit 1 on error")
     config_option(check)
@@ -212,6 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
         watch=args.watch,
         watch_interval=args.watch_interval,
         drain_delay=args.drain_delay,
+        debug=_debug_mode(args),
     )
     if args.worker_of_parent:
         from .worker import WorkerSpec, serve_worker
@@ -225,15 +239,29 @@ def _serve(args: argparse.Namespace) -> int:
         passed_on = ["--log-format", args.log_format] + (
             ["--no-access-log"] if args.no_access_log else []
         )
+        passed_on += [flag for flag in ("--debug", "--debug-public") if _flag(args, flag)]
         return serve_fleet(options, args.workers, passed_on)
     return serve(lambda: Service(options, observers))
+
+
+def _debug_mode(args: argparse.Namespace) -> str | None:
+    """None, "loopback", "public" or "auto" (proxy/debug.py): local dev mode
+    (``--allow-origin``) turns it on by itself when the listener is loopback."""
+    if args.debug_public:
+        return "public"
+    if args.debug:
+        return "loopback"
+    return "auto" if args.allow_origin else None
+
+
+def _flag(args: argparse.Namespace, flag: str) -> bool:
+    return bool(getattr(args, flag.removeprefix("--").replace("-", "_")))
 
 
 def _local_dev_policy(args: argparse.Namespace) -> FixedPolicy | None:
     """``serve --allow-origin``: the flag-built policy, or None after saying why not.
 
-    Hook: the ``--debug`` default of this mode (on when the listener is loopback,
-    DESIGN.md "Local development in one line") belongs here, once --debug exists.
+    Its ``--debug`` default (on when the listener is loopback) is :func:`_debug_mode`'s.
     """
     problem = None
     if not args.allow_origin:

@@ -6,7 +6,7 @@ acts on the :class:`Verdict` (answer at the edge, or forward and stamp).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -38,6 +38,7 @@ class Verdict:
     reason: str
     origin: str | None = None  # the normalised request origin, when valid
     routing_path: str | None = None
+    extra: Headers = ()  # on every answer, refusals too (serve --debug: proxy/debug.py)
 
     @property
     def answered_at_edge(self) -> bool:
@@ -59,6 +60,8 @@ class Verdict:
                 headers.append(("Vary", merged))
         elif self.vary:
             headers.append(("Vary", self.vary))
+        if self.extra:
+            headers.extend(self.extra)
         return headers
 
 
@@ -288,14 +291,21 @@ class VerdictCache:
     A verdict depends only on the policy set and the request facts below, and a site
     sees few distinct combinations of them, so the engine runs once per combination.
     The memory is bounded: when full it starts over (hostile variety costs a re-decide,
-    never unbounded growth).
+    never unbounded growth). ``annotate`` (``serve --debug``) rewrites each new verdict
+    once, from it and the request's ``Origin`` values, before it is remembered.
     """
 
-    __slots__ = ("_block_unmatched", "_verdicts", "policies", "size")
+    __slots__ = ("_annotate", "_block_unmatched", "_verdicts", "policies", "size")
 
-    def __init__(self, policies: Config, size: int = 4096) -> None:
+    def __init__(
+        self,
+        policies: Config,
+        size: int = 4096,
+        annotate: Callable[[Verdict, Sequence[str]], Verdict] | None = None,
+    ) -> None:
         self.policies = policies
         self.size = size
+        self._annotate = annotate
         self._block_unmatched = policies.unmatched is Unmatched.BLOCK
         self._verdicts: dict[tuple[object, ...], Verdict] = {}
 
@@ -336,6 +346,8 @@ class VerdictCache:
                 self_origin=parse_origin(f"{scheme}://{host}") if host and scheme else None,
                 block_unmatched=self._block_unmatched,
             )
+            if self._annotate is not None:
+                verdict = self._annotate(verdict, origin_values)
             if len(self._verdicts) >= self.size:
                 self._verdicts.clear()
             self._verdicts[key] = verdict

@@ -23,7 +23,7 @@ from .browser import (
     unsafe_header_names,
 )
 from .cors import Decision, Verdict, decide
-from .nearmiss import nearest
+from .debug import decision_words, refused_origin_hint
 from .origins import parse_origin
 from .policy import Config, Unmatched
 
@@ -112,15 +112,16 @@ def _print_verdict(verdict: Verdict, policies: Config, origin: str, cross_origin
         print(f"  route:    {route.name} ({policies.source}:{route.line})")
         print(f"  origins:  {', '.join(route.origin_sources) or 'none (origins: [])'}")
         normalised = parse_origin(origin)
-        if cross_origin and (normalised is None or not route.origins.allows(normalised)):
-            miss = nearest(origin, route.origin_sources)
-            if miss is not None:
-                print(f"  hint:     {miss.hint}")
+        allowed = normalised is not None and route.origins.allows(normalised)
+        # The same words as serve --debug's CORS-Edge-Decision (proxy/debug.py).
+        hint = refused_origin_hint(route, origin, allowed) if cross_origin else None
+        if hint is not None:
+            print(f"  hint:     {hint}")
     else:
         print("  route:    none")
     if verdict.routing_path is not None:
         print(f"  routed as {verdict.routing_path}")
-    print(f"  decision: {verdict.decision.value}: {verdict.reason}")
+    print(f"  decision: {decision_words(verdict)}")
     status = verdict.status
     if verdict.route is not None and verdict.route.shadow:
         print(

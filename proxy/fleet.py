@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from .debug import DebugRefused, debug_annotator
 from .fleet_admin import make_fleet_admin_app
 from .forward import Upstream
 from .lifecycle import ServeOptions
@@ -89,7 +90,9 @@ def serve_fleet(options: ServeOptions, workers: int, worker_args: Sequence[str])
 
     try:
         config, text = load()
-    except PolicyError as error:
+        # --debug on a public listener is refused here, before any worker starts.
+        debug_annotator(options.debug, config.listen)
+    except (PolicyError, DebugRefused) as error:
         print(f"cors-edge: {error}", file=sys.stderr)
         return 1
     for warning in config.warnings:

@@ -56,6 +56,8 @@ ROUTING_HEADERS = frozenset(
         "x-original-uri",
         "x-rewrite-url",
         "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
         "front-end-https",
     }
 )
@@ -100,6 +102,8 @@ def upstream_request_headers(
         lower = name.lower()
         if lower in dropped or lower in FORWARDED_HEADERS or "_" in lower:
             continue
+        if not trusted_peer and lower.startswith("x-forwarded-"):
+            continue  # the whole X-Forwarded-* family: only a trusted peer states it
         out.add(name, value)
     if "TE" in headers and "trailers" in headers["TE"].lower():
         out["TE"] = "trailers"
@@ -132,12 +136,14 @@ def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
 def response_headers(
     headers: CIMultiDictProxy[str], *, keep_cors: bool = False
 ) -> list[tuple[str, str]]:
-    """Upstream response headers minus hop-by-hop and (unless ``keep_cors``, for shadow
+    """Upstream response headers minus hop-by-hop, ``CORS-Edge-*`` (cors-edge's own: an
+    upstream's must never pass for the edge's) and (unless ``keep_cors``, for shadow
     mode) ``Access-Control-*``."""
     dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
     return [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in dropped
-        and (keep_cors or not name.lower().startswith("access-control-"))
+        if (lower := name.lower()) not in dropped
+        and not lower.startswith("cors-edge-")
+        and (keep_cors or not lower.startswith("access-control-"))
     ]

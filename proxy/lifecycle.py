@@ -69,6 +69,7 @@ class ServeOptions:
     watch_interval: float = 1.0
     drain_delay: float = 0.0
     policy_source: PolicySource | None = None  # None: the file; serve --allow-origin sets one
+    debug: str | None = None  # None, "loopback", "public" or "auto" (proxy/debug.py)
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -88,8 +89,7 @@ class Service:
         self.options = options
         self.metrics = metrics if metrics is not None else Metrics()
         self._policy_reader = options.policy_source or BoundedReader(options.config)
-        self.holder = PolicyHolder(self.load())
-        policies = self.holder.current
+        self.holder = PolicyHolder.serving(policies := self.load(), options.debug)
         self.upstream = Upstream(policies.upstream, policies.timeouts, policies.limits)
         # Upstream failures are always explained on stderr; the access log is optional.
         error_log = UpstreamErrorLog(policies.upstream, policies.timeouts)

@@ -40,7 +40,8 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .cors import Verdict
-from .edge_answers import error_answer
+from .edge_answers import SERVER, error_answer
+from .parser_guard import UpgradeSafeParser
 
 log = logging.getLogger("cors_edge")
 
@@ -100,8 +101,12 @@ def parse_refused_head(head: bytes) -> RefusedHead | None:
 
 
 async def send_continue(request: web.BaseRequest) -> None:
-    """Tell a client waiting on ``Expect: 100-continue`` to send its body."""
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    """Tell a client waiting on ``Expect: 100-continue`` to send its body.
+
+    Never an HTTP/1.0 client: it cannot know a 1xx answer (RFC 9110 §10.1.1), and
+    sends its body anyway."""
+    if request.version >= HttpVersion11:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
 _MESSAGES = {
@@ -123,12 +128,20 @@ class EdgeRequestHandler(RequestHandler):
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
+        # What is pipelined after an h2c/tcp Upgrade request is not lost (see parser_guard).
+        self._parser = UpgradeSafeParser(self._parser)  # type: ignore[assignment]
         self._decide_refused = decide_refused
         self._head_timeout = client_header_timeout
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_count = 0  # requests parsed when the deadline was armed
         self._head_bytes = bytearray()  # raw bytes of the head being received (bounded)
         self._refused_head = b""  # the head the parser refused, kept for the answer
+
+    @property
+    def saw_non_ascii(self) -> bool:
+        """Whether any byte past ASCII arrived on this connection (see parser_guard)."""
+        parser = self._parser
+        return not isinstance(parser, UpgradeSafeParser) or parser.non_ascii
 
     # --- request-head deadline ------------------------------------------------
 
@@ -151,7 +164,8 @@ class EdgeRequestHandler(RequestHandler):
         transport = self.transport
         if transport is not None and self._head_bytes:
             transport.write(
-                b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 408 Request Timeout\r\nServer: cors-edge\r\nConnection: close\r\n"
+                b"Content-Length: 0\r\n\r\n"
             )
         log.info("closing a connection whose request head did not arrive in time")
         self.force_close()
@@ -204,7 +218,9 @@ class EdgeRequestHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         if not isinstance(exc, HttpProcessingError):
-            return super().handle_error(request, status, exc, message)
+            response = super().handle_error(request, status, exc, message)
+            response.headers["Server"] = SERVER  # aiohttp's own 500: no version banner
+            return response
         head, self._refused_head = self._refused_head, b""
         self._disarm_head_deadline()
         status = refusal_status(exc, head, self.max_line_size)
@@ -241,23 +257,54 @@ class EdgeRequestHandler(RequestHandler):
 
 
 _HTTP_VERSIONS = frozenset({HttpVersion10, HttpVersion11})
+# uri-host [":" port] (RFC 3986 §3.2.2): an IP literal or a reg-name, never userinfo.
+_HOSTS_SEEN: dict[str, bool] = {}
+_HOSTS_KEPT = 1024
+_HOST = re.compile(r"(?:\[[0-9A-Za-z:.%~_-]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+
+
+def request_refusal(request: web.BaseRequest) -> str | None:
+    """Why a request the parser accepted is still refused with 400, or ``None``.
+
+    - HTTP/0.9 (or any version but 1.0 and 1.1): llhttp reads ``GET /path\\r\\n``
+      (say, a target with a CR LF injected) as an HTTP/0.9 request.
+    - A ``Host`` that is not ``host[:port]`` (RFC 9110 §7.2): userinfo
+      (``user@host``), a path, spaces; each hop may read those differently.
+    - Header bytes that are not UTF-8 (obs-text such as Latin-1): the parser keeps
+      them as surrogates that cannot go upstream unchanged, so they are refused
+      rather than silently dropped or rewritten.
+    """
+    version = request.version
+    if version not in _HTTP_VERSIONS:
+        return f"HTTP/{version.major}.{version.minor} request"
+    host = request.headers.get("Host")
+    if host is not None:
+        valid = _HOSTS_SEEN.get(host)
+        if valid is None:
+            valid = _HOST.fullmatch(host) is not None
+            if len(_HOSTS_SEEN) < _HOSTS_KEPT:  # hosts repeat: the check runs once each
+                _HOSTS_SEEN[host] = valid
+        if not valid:
+            return "Host header that is not host[:port]"
+    # Only a connection that ever sent a byte past ASCII needs its headers read.
+    if getattr(request.protocol, "saw_non_ascii", True):
+        for name, value in request.raw_headers:
+            if not value.isascii():
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    return f"{name.decode('ascii', 'replace')} header with bytes that are not UTF-8"
+    return None
 
 
 def guard_http_version(handler: Handler) -> Handler:
-    """Refuse what the parser lets through as HTTP/0.9 (or any version but 1.0 and 1.1).
-
-    llhttp reads ``GET /path\\r\\n`` (say, a target with a CR LF injected) as an
-    HTTP/0.9 request; the edge never forwards one.
-    """
+    """Refuse what the parser lets through but the edge never forwards (see
+    :func:`request_refusal`) with 400 and a close."""
 
     async def guarded(request: web.BaseRequest) -> web.StreamResponse:
-        if request.version not in _HTTP_VERSIONS:
-            log.warning(
-                "refused an HTTP/%d.%d request from %s",
-                request.version.major,
-                request.version.minor,
-                request.remote,
-            )
+        refusal = request_refusal(request)
+        if refusal is not None:
+            log.warning("refused a request from %s with 400: %s", request.remote, refusal)
             response = error_answer(None, 400, _MESSAGES[400])
             response.force_close()
             return response

@@ -13,11 +13,12 @@ Pure: no aiohttp, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .cors import VerdictCache
+from .cors import Verdict, VerdictCache
+from .debug import debug_annotator
 from .policy import Config
 
 
@@ -92,6 +93,8 @@ class RequestRecord:
 
 
 Observer = Callable[[RequestRecord], None]
+# Rewrites each new verdict once before the cache keeps it (serve --debug: proxy/debug.py).
+Annotator = Callable[[Verdict, Sequence[str]], Verdict]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +106,27 @@ class Snapshot:
     generation: int
 
     @classmethod
-    def of(cls, config: Config, generation: int) -> Snapshot:
-        return cls(config, VerdictCache(config), generation)
+    def of(cls, config: Config, generation: int, annotate: Annotator | None = None) -> Snapshot:
+        return cls(config, VerdictCache(config, annotate=annotate), generation)
 
 
 class PolicyHolder:
-    """The snapshot in force, swapped in one assignment; each request reads it once."""
+    """The snapshot in force, swapped in one assignment; each request reads it once.
 
-    __slots__ = ("snapshot",)
+    ``annotate`` is the serve-time verdict rewrite (``--debug``), kept across swaps."""
 
-    def __init__(self, config: Config) -> None:
-        self.snapshot = Snapshot.of(config, 1)
+    __slots__ = ("annotate", "snapshot")
+
+    def __init__(self, config: Config, annotate: Annotator | None = None) -> None:
+        self.annotate = annotate
+        self.snapshot = Snapshot.of(config, 1, annotate)
+
+    @classmethod
+    def serving(cls, config: Config, debug: str | None) -> PolicyHolder:
+        """The holder ``serve`` uses: with the annotator of its ``--debug`` mode
+        (:func:`proxy.debug.debug_annotator`: raises DebugRefused for ``--debug`` on a
+        listener that is not loopback)."""
+        return cls(config, debug_annotator(debug, config.listen))
 
     @property
     def current(self) -> Config:
@@ -126,6 +139,6 @@ class PolicyHolder:
     def swap(self, config: Config, generation: int | None = None) -> int:
         """Put ``config`` in force as the next generation (or as ``generation``, which
         the parent of ``--workers N`` numbers for all its workers alike); returns it."""
-        snapshot = Snapshot.of(config, generation or self.snapshot.generation + 1)
+        snapshot = Snapshot.of(config, generation or self.snapshot.generation + 1, self.annotate)
         self.snapshot = snapshot
         return snapshot.generation

@@ -25,6 +25,7 @@ from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, r
 from .headers import RequestHeaders, is_trusted, response_headers, upstream_request_headers
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
+from .relayed import RelayedResponse, RelayedStreamResponse
 from .sameorigin import client_scheme
 from .shadow import ShadowLog, judge
 from .websocket import (
@@ -190,6 +191,10 @@ class EdgeServer:
         out_headers = upstream_request_headers(
             request.headers, peer=peer, scheme=scheme, trusted_peer=trusted
         )
+        if "Host" not in out_headers:
+            # HTTP/1.0 without Host: the upstream gets the address the client
+            # connected to (the listener's), never the upstream's own address.
+            out_headers["Host"] = _listener_host(request)
         raw_target = request.raw_path
         if is_websocket_upgrade(request):
             browser_scheme = client_scheme(
@@ -237,6 +242,7 @@ class EdgeServer:
             # only judges it next to its own verdict.
             out.extend(response_headers(upstream_response.headers, keep_cors=True))
             self._judge_shadow(request, verdict, upstream_response.status, out, record)
+            out.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
         else:
             vary_values: list[str] = []
             for name, value in response_headers(upstream_response.headers):
@@ -247,24 +253,21 @@ class EdgeServer:
             out.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
         status, reason = upstream_response.status, upstream_response.reason
-        if (
-            length is not None
-            and length <= SMALL_BODY
-            and request.method != "HEAD"
-            and "Content-Type" in out
-        ):
+        if length is not None and length <= SMALL_BODY and request.method != "HEAD":
             # Small bodies are read once and sent with the head in one write.
             try:
                 body = await upstream_response.read()
             except ForwardFailure as failure:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
-            return web.Response(status=status, reason=reason, headers=out, body=body)
+            return RelayedResponse(status=status, reason=reason, headers=out, body=body)
         # Of unknown length, the body goes chunked to HTTP/1.1 clients and
         # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
         # choice when no Content-Length is set; the close must then really come,
         # whatever keep-alive the HTTP/1.0 client asked for.
-        response = web.StreamResponse(status=status, reason=reason, headers=out)
+        response: web.StreamResponse = RelayedStreamResponse(
+            status=status, reason=reason, headers=out
+        )
         if (
             request.version < HttpVersion11
             and "Content-Length" not in out
@@ -338,6 +341,16 @@ def _failed(verdict: Verdict, failure: ForwardFailure, record: RequestRecord) ->
     if failure.close:
         response.force_close()
     return response
+
+
+def _listener_host(request: web.BaseRequest) -> str:
+    """``host:port`` of the listening socket the request came in on ("" if unknown)."""
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    if not isinstance(sockname, tuple) or len(sockname) < 2:
+        return ""
+    host = str(sockname[0])
+    return f"[{host}]:{sockname[1]}" if ":" in host else f"{host}:{sockname[1]}"
 
 
 def _peer(request: web.BaseRequest) -> str | None:

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .cors import Decision, Verdict
-from .edge_answers import error_answer
+from .edge_answers import SERVER, error_answer
 from .forward import ForwardFailure, Upstream
 from .origins import parse_origin
 from .records import RequestRecord
@@ -121,8 +121,10 @@ async def relay_websocket(
         autoping=False,
         max_msg_size=max_message + 1,  # aiohttp stops reading (and inflating) here
     )
+    client_ws.headers["Server"] = SERVER  # not aiohttp's version banner
     if verdict.vary:  # a 101 carries no CORS headers (browsers apply none to it)
         client_ws.headers["Vary"] = verdict.vary
+    client_ws.headers.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
     await client_ws.prepare(request)
     relay = Relay(client_ws, upstream_ws, max_message)
     relays.active.add(relay)

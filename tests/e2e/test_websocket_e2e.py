@@ -6,6 +6,7 @@ aiohttp WebSocket server on loopback, the kind of service that sits behind such 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -73,3 +74,25 @@ async def test_websocket_from_refused_origin_is_403(
                 f"ws://127.0.0.1:{edge.port}/ws/echo", headers={"Origin": "https://evil.test"}
             )
     assert caught.value.status == 403
+
+
+async def test_websocket_upgrade_carries_the_debug_header(
+    edge_factory: EdgeFactory, ws_upstream: str
+) -> None:
+    edge = edge_factory(POLICY, "--debug", upstream_url=ws_upstream)
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    writer.write(
+        b"GET /ws/echo HTTP/1.1\r\nHost: app.test\r\nOrigin: http://localhost:3000\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    # A clean goodbye: a masked close frame (1000), then the edge closes after its own.
+    writer.write(b"\x88\x82\x00\x00\x00\x00\x03\xe8")
+    await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert (
+        b'\r\nCORS-Edge-Decision: allowed; route="routes[0] path /ws/**"; '
+        b'reason="origin allowed by routes[0] path /ws/**"\r\n'
+    ) in head

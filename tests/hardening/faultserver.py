@@ -15,6 +15,7 @@ Paths (the query is ignored unless said otherwise):
     /until-close?n=B  200, B bytes, neither Content-Length nor chunking: ends at the close
     /bare          200 with a body but no Content-Type; /bare-stream the same, chunked
     /long-header?n=B  200 with a Content-Security-Policy header value of B bytes
+    /latin1-header?n=B  200, B bytes, a Latin-1 byte in Content-Disposition, a UTF-8 header
     /raw-headers   200, the request head exactly as received (latin-1 text in JSON)
 
 A ``HEAD`` is answered with the head a ``GET`` would get and no body (RFC 9110 §9.3.2).
@@ -248,6 +249,10 @@ class FaultServer:
                 writer.write(body)
             await writer.drain()
             return True
+        if path == "/latin1-header":
+            disposition = b'Content-Disposition: attachment; filename="caf\xe9.txt"\r\n'
+            utf8 = "X-Utf8: café ☕\r\n".encode()
+            return await self._send(writer, 200, body, disposition + utf8, head_only=head_only)
         if path == "/long-header":
             csp = b"default-src 'self'; script-src " + b"x" * max(0, size - 31)
             csp_line = b"Content-Security-Policy: " + csp + b"\r\n"

@@ -49,10 +49,16 @@ FLOODS = {
 }
 
 
-@pytest.fixture(scope="module")
-def flood_edge(tmp_path_factory: pytest.TempPathFactory, upstream: object) -> Iterator[Edge]:
+@pytest.fixture(scope="module", params=["one process", "--workers 2"])
+def flood_edge(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, upstream: object
+) -> Iterator[Edge]:
     factory = EdgeFactory(tmp_path_factory.mktemp("flood-edge"), upstream)  # type: ignore[arg-type]
-    edge = factory(POLICY)
+    fleet = request.param != "one process"
+    edge = factory(POLICY, *(["--workers", "2"] if fleet else []))
+    if fleet:
+        for index in (0, 1):  # both workers serve before the flood starts
+            edge.stderr.wait_for(rf"worker {index} .*serving on the parent's listener", 20)
     yield edge
     try:
         assert_no_tracebacks(edge)

@@ -110,3 +110,11 @@ def test_response_headers_drop_hop_by_hop_and_the_upstreams_cors() -> None:
         )
     )
     assert kept == [("Content-Type", "text/plain"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
+
+
+def test_response_headers_drop_an_upstreams_cors_edge_headers() -> None:
+    # serve --debug's CORS-Edge-Decision is the edge's word; an upstream's must not pass for it.
+    kept = response_headers(
+        headers(("cors-edge-decision", "allowed; route=x"), ("X-Cors-Edge", "1"), ("A", "b"))
+    )
+    assert kept == [("X-Cors-Edge", "1"), ("A", "b")]

@@ -1,0 +1,76 @@
+"""The responses an upstream answer is relayed in: aiohttp's, minus what it would invent.
+
+aiohttp completes every response head it sends: a ``Server: Python/… aiohttp/…``
+banner when there is no ``Server``, and ``Content-Type: application/octet-stream``
+when a body has none. For a relayed answer both are false statements about the
+upstream's response (and the banner advertises the proxy's exact versions), so
+:class:`RelayedResponse` and :class:`RelayedStreamResponse` send exactly the headers
+they were given (plus ``Date`` when missing, which RFC 9110 §6.6.1 asks of a proxy).
+
+Header bytes go on byte for byte. aiohttp's parser keeps bytes that are not UTF-8
+(a Latin-1 ``filename="caf\\xe9.txt"``, legal obs-text) as surrogates, and its
+serialiser silently drops those; a head holding any is serialised here instead,
+with the bytes the upstream sent.
+
+Reliance on aiohttp internals (aiohttp 3.14, pinned in ``pyproject.toml``): the
+private ``StreamResponse._prepare_headers`` (where the head is completed; the
+override takes back what it added) and ``_write_headers``, and the payload writer's
+``_headers_buf`` (the serialised head waiting to go out). ``tests/hardening/
+test_relayed.py`` checks the bytes on the wire.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
+
+_INVENTED = (hdrs.SERVER, hdrs.CONTENT_TYPE)
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # as aiohttp's own serialiser
+
+
+def exact_head(status_line: str, headers: CIMultiDict[str]) -> bytes:
+    """The head with every header byte as received (surrogates back to their bytes)."""
+    lines = [status_line.encode("latin-1")]
+    for name, value in headers.items():
+        if _FORBIDDEN.search(name) or _FORBIDDEN.search(value):
+            raise ValueError(f"header {name!r} holds a control character")
+        lines.append(
+            name.encode("utf-8", "surrogateescape")
+            + b": "
+            + value.encode("utf-8", "surrogateescape")
+        )
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+class _AsRelayed(web.StreamResponse):
+    _exact = False  # the head holds bytes past ASCII: serialised by exact_head()
+
+    async def _prepare_headers(self) -> None:
+        headers = self.headers
+        missing = [name for name in _INVENTED if name not in headers]
+        await super()._prepare_headers()
+        for name in missing:
+            headers.popall(name, None)
+        self._exact = not all(map(str.isascii, headers.values()))
+
+    async def _write_headers(self) -> None:
+        if not self._exact:
+            return await super()._write_headers()
+        request, writer = self._req, self._payload_writer
+        assert request is not None and writer is not None
+        version = request.version
+        status_line = f"HTTP/{version[0]}.{version[1]} {self.status} {self.reason}"
+        await writer.write_headers(status_line, self.headers)
+        writer._headers_buf = exact_head(status_line, self.headers)  # type: ignore[attr-defined]
+        if self._send_headers_immediately:
+            writer.send_headers()
+
+
+class RelayedStreamResponse(_AsRelayed):
+    """A streamed relayed answer: its head is the upstream's, nothing invented."""
+
+
+class RelayedResponse(_AsRelayed, web.Response):
+    """A small relayed answer sent in one write: its head is the upstream's."""
