@@ -10,7 +10,8 @@ says whose fault it was and what the client is answered. Headers are prepared by
 Plain HTTP goes over the lean client (:mod:`proxy.upstream_pool` on
 :mod:`proxy.upstream_conn`: keep-alive pool, httptools parser), whose typed failures
 (:mod:`proxy.upstream_errors`) map one to one onto :class:`ForwardFailure`. WebSocket
-upgrades keep aiohttp's client (one connector, see :mod:`proxy.connector`); nothing of
+upgrades keep aiohttp's client (its public API only: a WebSocket connects once and
+stays, so the per-connect savings of a custom connector would buy nothing); nothing of
 it shows through this interface but ``aiohttp.ClientWebSocketResponse``.
 """
 
@@ -27,7 +28,6 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .connector import LiteralAddressConnector
 from .policy import Limits, Timeouts
 from .records import ErrorKind, RequestError
 from .upstream_errors import (
@@ -324,14 +324,9 @@ class Upstream:
                 keepalive_timeout=self.timeouts.upstream_idle,
             )
         else:
-            family = _family_for(self.address.base)
-            # A literal IP needs no resolver and no address racing: connect directly.
-            connector_class = (
-                LiteralAddressConnector if family != socket.AF_UNSPEC else aiohttp.TCPConnector
-            )
-            connector = connector_class(
+            connector = aiohttp.TCPConnector(
                 limit=self.limits.max_upstream_connections,
-                family=family,
+                family=_family_for(self.address.base),
                 use_dns_cache=True,
                 ttl_dns_cache=10,
                 enable_cleanup_closed=False,

@@ -4,8 +4,7 @@ aiohttp is pinned to 3.14 (pyproject.toml). If an upgrade moves one of these nam
 behaviours, a test here says which module needs attention:
 
 - proxy/protocol.py subclasses the connection handler and reads its internals;
-- proxy/edge_answers.py hands the handler a RawAnswer, which is no StreamResponse;
-- proxy/connector.py overrides one private method of TCPConnector (WebSocket upgrades).
+- proxy/edge_answers.py hands the handler a RawAnswer, which is no StreamResponse.
 
 (proxy/forward.py no longer reads aiohttp's wrapped exceptions: plain HTTP goes over
 the lean client, whose failures are its own types.)
@@ -16,7 +15,7 @@ from __future__ import annotations
 import inspect
 
 import aiohttp
-from aiohttp import helpers, web, web_protocol, web_request, web_server
+from aiohttp import web, web_protocol, web_request, web_server
 from aiohttp.base_protocol import BaseProtocol
 
 from proxy.protocol import EdgeHTTPServer, EdgeRequestHandler
@@ -74,16 +73,3 @@ def test_handler_results_are_only_prepared_ended_and_asked_keep_alive() -> None:
     assert "self._keepalive = bool(resp.keep_alive)" in inspect.getsource(
         web_protocol.RequestHandler.start
     )
-
-
-# --- proxy/connector.py -------------------------------------------------------------
-
-
-def test_overridden_connector_method_still_has_the_signature_we_replace() -> None:
-    parameters = inspect.signature(aiohttp.TCPConnector._wrap_create_connection).parameters
-    assert list(parameters)[:2] == ["self", "args"]
-    assert {"addr_infos", "req", "timeout", "client_error", "kwargs"} <= set(parameters)
-    assert list(inspect.signature(helpers.ceil_timeout).parameters) == [
-        "delay",
-        "ceil_threshold",
-    ]
