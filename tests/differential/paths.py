@@ -20,7 +20,6 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from proxy.connector import LiteralAddressConnector
 from proxy.policy import Limits, Timeouts
 from proxy.upstream_errors import UpstreamError
 from proxy.upstream_pool import UpstreamPool
@@ -93,7 +92,9 @@ class OldLeg:
             )
         else:
             self.base = url.rstrip("/")
-            connector = LiteralAddressConnector(  # the canned upstreams are on 127.0.0.1
+            # forward.py's own connector only skipped happy eyeballs for a literal address
+            # (proxy/connector.py, gone since): the bytes on the wire are the same.
+            connector = aiohttp.TCPConnector(  # the canned upstreams are on 127.0.0.1
                 limit=limits.max_upstream_connections,
                 family=socket.AF_INET,
                 use_dns_cache=True,
