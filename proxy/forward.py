@@ -49,6 +49,9 @@ from .upstream_pool import UpstreamResponse as PoolResponse
 
 log = logging.getLogger("cors_edge")
 
+# What can go wrong with the client's body while the upstream answers (isinstance form).
+_CLIENT_BODY_FAULTS = (BodyTooLarge, ClientBodyTimeout, ClientBodyIncomplete)
+
 STREAM_CHUNK = 256 * 1024
 Body = bytes | AsyncIterator[bytes] | None
 
@@ -188,6 +191,8 @@ class UpstreamResponse:
         """The whole body (for small ones, sent on with the head in one write)."""
         try:
             return await self._response.read()
+        except _CLIENT_BODY_FAULTS as fault:  # the upstream answered before the body was in
+            raise _client_body_failure(fault) from fault
         except UpstreamError as error:
             raise ForwardFailure(
                 _lean_error(error), error.status, "upstream failed mid-response"
@@ -198,6 +203,10 @@ class UpstreamResponse:
         failure here is an aborted response (its head is already on its way)."""
         try:
             return await self._response.read_chunk()
+        except _CLIENT_BODY_FAULTS as fault:  # an early answer, then the client's body failed
+            failure = _client_body_failure(fault)
+            error = RequestError(failure.error.kind, aborted=True)
+            raise ForwardFailure(error, failure.status, failure.message) from fault
         except UpstreamError as error:
             raise ForwardFailure(
                 _lean_error(error, aborted=True), 502, "upstream failed mid-response"
@@ -223,12 +232,6 @@ class Upstream:
         if self._session is None:
             raise RuntimeError("Upstream.start() was not awaited")
         return self._session
-
-    @property
-    def websocket_session(self) -> aiohttp.ClientSession:
-        """aiohttp's client, kept for WebSocket upgrades (and as the reference plain-HTTP
-        leg of the differential suite, ``tests/differential``)."""
-        return self._client()
 
     async def send(
         self, method: str, raw_target: str, headers: CIMultiDict[str], body: Body

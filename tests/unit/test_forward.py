@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 
 from proxy.bodies import limited_body
 from proxy.forward import (
+    BodyTooLarge,
     ForwardFailure,
     Upstream,
     UpstreamAddress,
@@ -276,3 +277,36 @@ async def test_sending_before_start_is_a_programming_error() -> None:
         await Upstream("http://127.0.0.1:1", Timeouts(), Limits()).send(
             "GET", "/", CIMultiDict(), None
         )
+
+
+async def test_a_client_body_failing_after_an_early_answer_is_its_aborted_failure() -> None:
+    """The upstream answers (and streams) before the body is in; then the client's body
+    goes past the limit: an aborted response, the client's fault, never a raw exception."""
+    answered = asyncio.Event()
+
+    async def early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n")
+        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await reader.read()
+        writer.close()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"first"
+        await answered.wait()
+        raise BodyTooLarge
+
+    async with raw_upstream(early) as url, upstream_for(url) as upstream:
+        headers = CIMultiDict({"Host": "t"})
+        response = await upstream.send("POST", "/x", headers, body())
+        try:
+            assert await response.next_chunk() == b"wiki"
+            answered.set()
+            with pytest.raises(ForwardFailure) as caught:
+                while await response.next_chunk():
+                    pass
+        finally:
+            response.release()
+    assert caught.value.error == RequestError(ErrorKind.BODY_TOO_LARGE, aborted=True)
+    assert caught.value.status == 413 and caught.value.error.is_client
