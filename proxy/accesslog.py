@@ -170,6 +170,8 @@ class UpstreamErrorLog:
             "read": f"{timeouts.read:g}",
             "client_body": f"{timeouts.client_body:g}",
             "pool_wait": f"{timeouts.pool_wait:g}",
+            "min_rate": f"{timeouts.client_body_min_rate:g}",
+            "client_send": f"{timeouts.client_send:g}",
         }
         if error.aborted:
             template = _ABORTED
@@ -215,6 +217,12 @@ _SENTENCES = {
     "({target}): a cancelled download, not an upstream failure.",
     ErrorKind.WEBSOCKET_HANDSHAKE: "upstream {upstream} did not accept a WebSocket upgrade "
     "({request}): it answered without switching protocols; is this path a WebSocket endpoint?",
-    ErrorKind.CLIENT_BODY_TIMEOUT: "client stalled while sending its request body "
-    "({request}): timeouts.client_body is {client_body} s.",
+    ErrorKind.CLIENT_BODY_TIMEOUT: "client stalled or trickled while sending its request "
+    "body ({request}): timeouts.client_body is {client_body} s, "
+    "timeouts.client_body_min_rate {min_rate} bytes/s.",
+    ErrorKind.CLIENT_SEND_TIMEOUT: "client stopped reading its response after {bytes} bytes "
+    "({target}): cut off after timeouts.client_send ({client_send} s), freeing the "
+    "upstream worker.",
+    ErrorKind.WEBSOCKETS_FULL: "WebSocket refused ({request}): limits.max_websockets are "
+    "open already; raise it if this load is legitimate.",
 }

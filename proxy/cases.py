@@ -103,7 +103,8 @@ def _case(walk: Walker, node: yaml.Node, key: str) -> Case:
 
 def run_case(config: Config, case: Case) -> Outcome:
     """What a browser concludes about ``case`` with cors-edge in front (no server involved)."""
-    raw_path = case.path.split("?", 1)[0]
+    # What fetch() sends: the fragment never leaves the browser, the query is not routed.
+    raw_path = case.path.split("#", 1)[0].split("?", 1)[0]
     block = config.unmatched is Unmatched.BLOCK
     page = browser.page_headers(list(case.headers))
     if browser.needs_preflight(case.method, page):

@@ -15,6 +15,12 @@ every worker, or ``abort`` on every worker if any one could not prepare.
     parent -> worker  {"id": 9, "op": "state"}
     worker -> parent  {"id": 9, "ok": true, "ready": true, "generation": 3, "in_flight": 2}
     worker -> parent  {"event": "ready", "generation": 3}
+    parent -> worker  {"id": 10, "op": "stop"}         drain and exit, as on SIGTERM
+    parent -> worker  {"id": 11, "op": "stop", "hurry": true}   cut the drain short
+
+Stopping goes over the channel, not as a signal: when parent and workers are signalled
+together (systemd's KillMode=control-group, ``kill -TERM -PGID``), a relayed SIGTERM
+would be each worker's second signal, which cuts its drain short.
 """
 
 from __future__ import annotations
@@ -113,6 +119,8 @@ class WorkerSide(Protocol):
 
     def state(self) -> Message: ...
 
+    def parent_stop(self, hurry: bool) -> None: ...
+
 
 class WorkerChannel:
     """The worker's end: answers the parent's requests, announces readiness."""
@@ -147,6 +155,7 @@ class WorkerChannel:
             "commit": lambda: self._simple(self._service.commit, message),
             "abort": lambda: self._simple(self._service.abort, message),
             "state": self._state,
+            "stop": lambda: self._stop(message),
         }
         handler = handlers.get(str(op))
         if handler is None:
@@ -166,6 +175,10 @@ class WorkerChannel:
 
     async def _state(self) -> Message:
         return {"ok": True, **self._service.state()}
+
+    async def _stop(self, message: Message) -> Message:
+        self._service.parent_stop(bool(message.get("hurry")))
+        return {"ok": True}
 
     def announce_ready(self, generation: int) -> None:
         if self._writer is not None and not self._writer.is_closing():

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, policies: Config) -> int:
     method = normalize_method(args.method)
     headers = page_headers([_header_arg(text) for text in args.header])
     unsafe = unsafe_header_names(headers)
-    raw_path = args.path.split("?", 1)[0]
+    raw_path = args.path.split("#", 1)[0].split("?", 1)[0]  # as fetch() sends it
     self_origin = parse_origin(f"{policies.public_scheme or 'http'}://{args.host}")
     cross_origin = parse_origin(args.origin) != self_origin
     credentials = " with credentials" if args.credentials else ""

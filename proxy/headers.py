@@ -1,7 +1,8 @@
 """Header hygiene for the hop between client and upstream.
 
 On the way in: hop-by-hop headers dropped (RFC 9110 §7.6.1 and those ``Connection``
-names), ``Host`` kept, ``X-Forwarded-*`` set (appended to only for a trusted peer).
+names), method overrides dropped, ``Host`` kept, ``X-Forwarded-*`` set (appended to
+only for a trusted peer).
 On the way out: hop-by-hop headers and the upstream's own ``Access-Control-*``
 dropped, since cors-edge is the single owner of CORS on the way out.
 
@@ -62,6 +63,16 @@ ROUTING_HEADERS = frozenset(
     }
 )
 
+# The request method is the one the policy judged (``methods``, the preflight's grant);
+# a method-override middleware (Flask's documentation has one, so do Rails, Symfony and
+# ASP.NET conventions) would run another. No proxy sets these, so trust does not make
+# them true: they are dropped from every peer.
+METHOD_OVERRIDE_HEADERS = frozenset(
+    {"x-http-method-override", "x-http-method", "x-method-override"}
+)
+
+_ALWAYS_DROPPED = HOP_BY_HOP | METHOD_OVERRIDE_HEADERS
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -94,7 +105,8 @@ def upstream_request_headers(
     reach the application as routing or trust input (gunicorn takes ``SCRIPT_NAME``
     and ``PATH_INFO`` headers from its front proxy, which is us).
     """
-    dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
+    always = _ALWAYS_DROPPED
+    dropped = always | connection_tokens(headers) if "Connection" in headers else always
     if not trusted_peer:
         dropped = dropped | ROUTING_HEADERS
     out: CIMultiDict[str] = CIMultiDict()

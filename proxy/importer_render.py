@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 _PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_.:/\-*]*")
 _RESERVED = re.compile(r"(?i)(y|n|yes|no|on|off|true|false|null|~|[0-9.:_\-]+)")
+# Control characters and every line break YAML knows (NEL, LS, PS too): in a comment
+# they would end it, and what followed (an app's string) would be policy.
+_UNSAFE_IN_COMMENT = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 HEADER = """\
 # cors-edge policy imported from Flask-CORS ({sources}) by `cors-edge import`.
@@ -44,6 +47,12 @@ routes:                           # first match wins: Flask-CORS's order
 """
 
 
+def comment_text(text: str) -> str:
+    """``text`` made safe for one ``#`` comment line: its strings come from the app's
+    source, and a newline in one would start a line of policy."""
+    return _UNSAFE_IN_COMMENT.sub(lambda m: m[0].encode("unicode_escape").decode(), text)
+
+
 def scalar(text: str) -> str:
     if _PLAIN.fullmatch(text) and not _RESERVED.fullmatch(text):
         return text
@@ -54,18 +63,18 @@ def _flow(items: list[str]) -> str:
     return "[" + ", ".join(scalar(item) for item in items) + "]"
 
 
-def _line(key: str, value: str, comment: str | None) -> str:
+def _line(key: str, value: str, note: str | None) -> str:
     text = f"    {key}: {value}"
-    return f"{text:<34}  # {comment}" if comment else text
+    return f"{text:<34}  # {comment_text(note)}" if note else text
 
 
 def _route_lines(route: Route) -> list[str]:
     fields: Fields = route.fields
     where = fields.provenance
-    lines = [f"  # {title}" for title in route.title]
-    lines += [f"  # NOTE: {comment}" for comment in fields.comments]
-    lines += [f"  # REFUSED: {refusal.message}" for refusal in fields.refusals]
-    lines += [f"  # {todo}" for todo in fields.todos]
+    lines = [f"  # {comment_text(title)}" for title in route.title]
+    lines += [f"  # NOTE: {comment_text(note)}" for note in fields.comments]
+    lines += [f"  # REFUSED: {comment_text(refusal.message)}" for refusal in fields.refusals]
+    lines += [f"  # {comment_text(todo)}" for todo in fields.todos]
     lines.append(f"  - {route.key}: {scalar(route.rule)}")
     if fields.origins == "*":
         lines.append(_line("origins", '"*"', where.get("origins")))
@@ -96,7 +105,7 @@ def _route_lines(route: Route) -> list[str]:
 
 
 def render(routes: list[Route], usage: Usage, sources: list[str]) -> str:
-    out = [HEADER.format(sources=", ".join(sources), methods=", ".join(ALL_METHODS))]
+    out = [HEADER.format(sources=comment_text(", ".join(sources)), methods=", ".join(ALL_METHODS))]
     for route in routes:
         out.append("\n".join(_route_lines(route)) + "\n\n")
     if not routes:
@@ -104,11 +113,11 @@ def render(routes: list[Route], usage: Usage, sources: list[str]) -> str:
     todos = list(dict.fromkeys(usage.todos + [t for r in routes for t in r.fields.todos]))
     if todos:
         out.append("# TODO (not evaluated; nothing was guessed):\n")
-        out += [f"#   {todo}\n" for todo in todos]
+        out += [f"#   {comment_text(todo)}\n" for todo in todos]
     no_effect = list(
         dict.fromkeys(usage.no_effect + [n for r in routes for n in r.fields.no_effect])
     )
     if no_effect:
         out.append("# Had no effect in Flask-CORS, so not carried over:\n")
-        out += [f"#   {note}\n" for note in no_effect]
+        out += [f"#   {comment_text(note)}\n" for note in no_effect]
     return "".join(out).rstrip("\n") + "\n"

@@ -4,7 +4,7 @@ The policy must be chosen on the same path the upstream routes, or a request cou
 pick a looser policy than the endpoint it reaches. WSGI servers percent-decode the
 raw path exactly once and Werkzeug merges empty segments, so we do the same, and we
 refuse outright the raw paths whose meaning differs between hops (dot segments,
-encoded slashes and backslashes, NUL).
+encoded slashes and backslashes, NUL, a raw ``#``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from urllib.parse import unquote
 T = TypeVar("T")
 
 _MULTI_SLASH = re.compile(r"/{2,}")
-# Any of these anywhere in the raw path means it is ambiguous between hops.
-_FORBIDDEN_RAW = re.compile(r"%(?:2[fF]|5[cC]|00)|\\|\x00")
+# Any of these anywhere in the raw path means it is ambiguous between hops. A raw "#"
+# starts a fragment for the upstream hop and for gunicorn (which cut it off), never for
+# the policy: "/api/items#.png" would be decided as a .png and run /api/items.
+_FORBIDDEN_RAW = re.compile(r"%(?:2[fF]|5[cC]|00)|\\|\x00|#")
 _DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2[eE]){1,2}(?:/|$)")
 # "^/" + plain characters + a slash (maybe escaped) that no quantifier makes optional.
 _REGEX_FIRST_SEGMENT = re.compile(r"\^/([A-Za-z0-9_~-]+)(?:/|\\/)(?![*?{])")
@@ -33,13 +35,18 @@ def routing_path(raw_path: str) -> str:
     """The path Flask will route for a raw request path (no query), or raise :class:`BadPath`."""
     if not raw_path.startswith("/"):
         raise BadPath("the request target must be an absolute path")
-    if "%" not in raw_path and "\\" not in raw_path and "\x00" not in raw_path:
+    if (
+        "%" not in raw_path
+        and "\\" not in raw_path
+        and "\x00" not in raw_path
+        and "#" not in raw_path
+    ):
         # The common case: nothing to decode; only dot segments and "//" to look for.
         if "." in raw_path and _DOT_SEGMENT.search(raw_path):
             raise BadPath("dot segment in the path")
         return _MULTI_SLASH.sub("/", raw_path) if "//" in raw_path else raw_path
     if _FORBIDDEN_RAW.search(raw_path):
-        raise BadPath("encoded slash, backslash or NUL in the path")
+        raise BadPath("encoded slash, backslash, NUL or fragment in the path")
     if _DOT_SEGMENT.search(raw_path):
         raise BadPath("dot segment in the path")
     decoded = unquote(raw_path, errors="replace") if "%" in raw_path else raw_path

@@ -16,7 +16,8 @@ restarts, and to learn the port when it is 0. The parent serves nothing itself; 
 - owns the admin listener (``/readyz`` for the whole, ``/metrics`` summed over workers:
   see :mod:`proxy.fleet_admin`; the process around it is :mod:`proxy.fleet`);
 - on SIGTERM turns readiness false, keeps the workers accepting for ``--drain-delay``,
-  then closes its copy of the listener and has every worker drain within ``--grace``;
+  then closes its copy of the listener and has every worker drain within ``--grace``
+  (asked over the control channel, so a worker signalled too is not cut short);
   exits 0 once they all have. A second signal is passed on and cuts the drain short.
 """
 
@@ -48,6 +49,7 @@ RESTART_BACKOFF_FIRST = 0.25  # seconds before the first restart of a worker
 RESTART_BACKOFF_MAX = 15.0
 STABLE_AFTER = 30.0  # a worker that lived this long restarts without back-off
 PREPARE_TIMEOUT = 30.0  # a worker compiling a snapshot longer than this fails the reload
+STOP_REQUEST_TIMEOUT = 2.0  # a worker not acknowledging "stop" this fast gets SIGTERM
 
 
 @dataclass(slots=True)
@@ -335,17 +337,29 @@ class Supervisor:
         if self._stopping.is_set():
             log.warning("%s again: cutting every worker's drain short", signame)
             self._hurry.set()
-            self._signal_workers(signal.SIGTERM)
+            self._track(self._ask_workers_to_stop(hurry=True))
             return
         log.info("%s: shutting down %d workers", signame, len(self.workers))
         self.draining = True
         self._stopping.set()
 
-    def _signal_workers(self, signum: int) -> None:
-        for worker in self.workers:
-            if worker.process is not None and worker.process.returncode is None:
+    async def _ask_workers_to_stop(self, *, hurry: bool = False) -> None:
+        """Each worker drains on the channel's ``stop`` (SIGTERM where it has none):
+        a worker already signalled from outside must not read ours as a second signal."""
+
+        async def ask(worker: Worker) -> None:
+            process = worker.process
+            if process is None or process.returncode is not None:
+                return
+            try:
+                if worker.channel is None:
+                    raise ChannelClosed("no control channel")
+                await worker.channel.request({"op": "stop", "hurry": hurry}, STOP_REQUEST_TIMEOUT)
+            except (ChannelClosed, TimeoutError):
                 with contextlib.suppress(ProcessLookupError):
-                    worker.process.send_signal(signum)
+                    process.send_signal(signal.SIGTERM)
+
+        await asyncio.gather(*(ask(worker) for worker in self.workers))
 
     async def drain(self) -> int:
         """Readiness is already false; returns the exit status for the parent."""
@@ -356,7 +370,7 @@ class Supervisor:
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._hurry.wait(), self.options.drain_delay)
-        self._signal_workers(signal.SIGTERM)
+        await self._ask_workers_to_stop()
         processes = [w.process for w in self.workers if w.process is not None]
         # Each worker bounds its own drain by --grace; this only guards against a hung one.
         waits = [asyncio.ensure_future(p.wait()) for p in processes]
@@ -369,8 +383,12 @@ class Supervisor:
             await asyncio.wait(pending)
         if self._listener is not None:
             self._listener.close()
-        statuses = [p.returncode for p in processes]
-        return 0 if all(status == 0 for status in statuses) else 1
+        # A worker only dies of SIGTERM's default action outside its serving loop (before
+        # its handlers are installed, or after its drain ended): nothing was in flight.
+        # That happens when parent and workers are signalled together (systemd's
+        # KillMode=control-group, kill -TERM -PGID): ours then arrives after its drain.
+        clean = (0, -signal.SIGTERM)
+        return 0 if all(p.returncode in clean for p in processes) else 1
 
     def cleanup(self) -> None:
         for path in sorted(self._state_dir.rglob("*"), reverse=True):

@@ -57,6 +57,7 @@ class WorkerService(Service):
     ) -> None:
         self.spec = spec
         self._prepared: dict[int, Config] = {}
+        self._sigterms = 0
         # Requests only: the parent reports reloads, generations and readiness.
         super().__init__(options, observers, Metrics(lifecycle=False))
         self.holder.swap(self.holder.current, spec.generation)
@@ -91,6 +92,22 @@ class WorkerService(Service):
     def abort(self, generation: int) -> None:
         self._prepared.pop(generation, None)
 
+    def parent_stop(self, hurry: bool) -> None:
+        """The parent's shutdown (``hurry``: its second signal). Counted apart from the
+        worker's own signals: when parent and workers are signalled together, the
+        parent's request and the worker's SIGTERM are one shutdown, in either order."""
+        if hurry:
+            self._hurry.set()
+        if not self._stopping.is_set():
+            self.request_stop("the parent's shutdown")
+
+    def _on_sigterm(self) -> None:
+        self._sigterms += 1
+        if self._sigterms == 1 and self._stopping.is_set():
+            log.info("SIGTERM: draining already (the parent asked)")
+            return
+        self.request_stop("SIGTERM")
+
     def state(self) -> Message:
         return {
             "ready": self.admin_state.ready and not self.admin_state.draining,
@@ -118,7 +135,7 @@ class WorkerService(Service):
         loop = asyncio.get_running_loop()
         # The parent coordinates reloads; a stray SIGHUP to one worker changes nothing.
         loop.add_signal_handler(signal.SIGHUP, log.info, "SIGHUP ignored: send it to the parent")
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
         loop.add_signal_handler(signal.SIGINT, lambda: None)  # the parent decides (Ctrl-C)
         await self.channel.open(self.spec.control_fd)
         channel = asyncio.create_task(self.channel.serve(lambda: self.request_stop("parent gone")))

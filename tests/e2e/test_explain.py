@@ -47,3 +47,13 @@ def test_explain_prints_the_browsers_preflight_headers() -> None:
         "=> blocked: Response to preflight request doesn't pass access control check: No"
         " 'Access-Control-Allow-Origin' header is present on the requested resource.\n" in out
     )
+
+
+def test_explain_takes_a_fragment_as_fetch_does() -> None:
+    # The browser never sends "#top": the request is /api/items, not a refused raw path.
+    result = run(
+        "explain", "--origin", "http://localhost:3000", "--method", "GET", "/api/items#top"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "routed as /api/items\n" in result.stdout
+    assert "=> the page can read the response" in result.stdout

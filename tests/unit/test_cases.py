@@ -169,3 +169,10 @@ def test_a_refused_origin_names_the_nearest_allowed_one(tmp_path: Path) -> None:
     out = io.StringIO()
     assert run_cases(str(policy), str(cases), out, io.StringIO()) == 1
     assert "nearest allowed origin: http://localhost:3000; differs in" in out.getvalue()
+
+
+def test_a_fragment_in_a_case_path_stays_in_the_browser() -> None:
+    # fetch("/api/items#top") sends /api/items: the case is that request, never a 400.
+    assert _run("""
+        - {origin: http://localhost:3000, method: GET, path: "/api/items#top", expect: allowed}
+    """) == (True, True)

@@ -31,6 +31,9 @@ class FakeService:
     def state(self) -> Message:
         return {"ready": True, "generation": 7, "in_flight": 3}
 
+    def parent_stop(self, hurry: bool) -> None:
+        self.calls.append(("stop", int(hurry)))
+
 
 async def pair(
     service: FakeService,
@@ -85,3 +88,13 @@ async def test_a_request_to_a_gone_worker_fails_at_once() -> None:
     await parent.close()
     with pytest.raises(ChannelClosed):
         await parent.request({"op": "state"}, 5)
+
+
+async def test_stop_is_asked_over_the_channel() -> None:
+    service = FakeService()
+    parent, _, _, _, task = await pair(service)
+    assert (await parent.request({"op": "stop"}, 5))["ok"] is True
+    assert (await parent.request({"op": "stop", "hurry": True}, 5))["ok"] is True
+    assert service.calls == [("stop", 0), ("stop", 1)]
+    await parent.close()
+    await task

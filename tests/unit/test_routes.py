@@ -191,3 +191,11 @@ def test_the_index_agrees_with_a_plain_linear_scan(rules: list[PathRule], paths:
     for path in paths:
         expected = next((value for rule, value in entries if rule.matches(path)), None)
         assert table.lookup(path) == expected, (path, [rule.source for rule in rules])
+
+
+def test_a_raw_fragment_in_the_path_is_refused() -> None:
+    # The upstream hop and gunicorn cut a raw "#" off; the policy would not.
+    for raw in ("/api/items#.png", "/#", "/a#b/c"):
+        with pytest.raises(BadPath):
+            routing_path(raw)
+    assert routing_path("/img/a%23b.png") == "/img/a#b.png"  # decoded once, like Flask

@@ -1,0 +1,94 @@
+"""Red-team findings on `serve --workers N`, judged from outside with real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import aiohttp
+
+from tests.ops.fleet_harness import readyz, start_fleet, wait_ready
+from tests.ops.harness import ORIGIN_A, Variant
+from tests.support import Edge, EdgeFactory
+
+
+async def _held(edge: Edge, count: int) -> None:
+    """Until the workers hold ``count`` requests between them."""
+
+    async def poll() -> None:
+        while True:
+            _, body = await readyz(edge)
+            workers = body["workers"]
+            assert isinstance(workers, list)
+            if sum(int(w["in_flight"]) for w in workers) == count:
+                return
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), 10)
+
+
+async def test_sigterm_to_the_whole_process_group_exits_0(edge_factory: EdgeFactory) -> None:
+    """systemd's default KillMode=control-group (and ``kill -TERM -PGID``) signal the
+    parent and every worker at once. Each worker drains on its own signal; the parent's
+    own SIGTERM then reaches a worker whose loop has already ended and kills it with
+    SIGTERM's default action. The parent counted that as a failed worker and exited 1
+    (systemd then marks the unit failed)."""
+    edge = start_fleet(edge_factory, Variant(ORIGIN_A, 600), "--no-access-log")
+    await wait_ready(edge, 1)
+    os.killpg(edge.process.pid, signal.SIGTERM)
+    status = await asyncio.to_thread(edge.process.wait, 30)
+    assert status == 0, edge.stderr.text()[-3000:]
+    assert edge.stderr.text().count(" stopped") >= 3, edge.stderr.text()[-3000:]
+
+
+async def test_sigterm_to_the_process_group_lets_in_flight_requests_finish(
+    roomy_edge_factory: EdgeFactory,
+) -> None:
+    """The same group signal with requests in flight: the parent relayed SIGTERM to
+    each worker, its second, which cut the drain short and closed all 8 requests."""
+    policy = Variant(ORIGIN_A, 600).text().replace("read: 5", "read: 15")
+    edge = roomy_edge_factory(policy, "--workers", "2", "--grace", "15", "--no-access-log")
+    await wait_ready(edge, 1)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+
+        async def slow() -> int:
+            async with s.get(edge.url + "/api/slow?seconds=2", headers={"Origin": ORIGIN_A}) as r:
+                await r.read()
+                return r.status
+
+        requests = [asyncio.create_task(slow()) for _ in range(8)]
+
+        await _held(edge, 8)
+        os.killpg(edge.process.pid, signal.SIGTERM)
+        results = await asyncio.gather(*requests, return_exceptions=True)
+    assert results == [200] * 8, (results, edge.stderr.text()[-3000:])
+    assert await asyncio.to_thread(edge.process.wait, 30) == 0
+    assert "cutting the drain short" not in edge.stderr.text(), edge.stderr.text()[-3000:]
+
+
+async def test_a_second_sigterm_to_the_parent_still_cuts_every_drain_short(
+    roomy_edge_factory: EdgeFactory,
+) -> None:
+    """The parent now asks workers to stop over the control channel; its second signal
+    must still reach them as a hurry (the guarantee the group-signal fix must keep)."""
+    policy = Variant(ORIGIN_A, 600).text().replace("read: 5", "read: 15")
+    edge = roomy_edge_factory(policy, "--workers", "2", "--grace", "15", "--no-access-log")
+    await wait_ready(edge, 1)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+
+        async def slow() -> int:
+            async with s.get(edge.url + "/api/slow?seconds=8", headers={"Origin": ORIGIN_A}) as r:
+                await r.read()
+                return r.status
+
+        requests = [asyncio.create_task(slow()) for _ in range(4)]
+        await _held(edge, 4)
+        edge.signal(signal.SIGTERM)
+        await asyncio.to_thread(edge.stderr.wait_for, r"waiting up to 15.0 s for", 10)
+        edge.signal(signal.SIGTERM)
+        results = await asyncio.gather(*requests, return_exceptions=True)
+    assert 200 not in results, results
+    assert await asyncio.to_thread(edge.process.wait, 30) == 0
+    for index in (0, 1):
+        edge.stderr.wait_for(rf"worker {index} draining: cut short", 5)
