@@ -202,6 +202,11 @@ class EdgeRequestHandler(RequestHandler):
 
     def _send_expired(self) -> None:
         self._send_timer = None
+        if self._current_request is not None:
+            # A handler is writing (a relayed stream, a WebSocket): it bounds its own
+            # writes by timeouts.client_send and records why; look again later.
+            self._send_timer = self._loop.call_later(self._send_timeout or 1, self._send_expired)
+            return
         log.info(
             "closing a connection whose client read nothing for %g s while answers waited "
             "(timeouts.client_send)",
