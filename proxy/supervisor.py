@@ -314,6 +314,10 @@ class Supervisor:
     async def start(self) -> None:
         self.workers = [Worker(index) for index in range(self.options.workers)]
         for worker in self.workers:
+            if self._stopping.is_set():
+                # SIGTERM while starting: the workers not yet started never will be.
+                log.info("not starting workers %d and up: shutting down", worker.index)
+                break
             await self._spawn(worker)
 
     async def stopping(self) -> None:
