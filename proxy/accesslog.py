@@ -156,83 +156,73 @@ class UpstreamErrorLog:
 
     def explain(self, record: RequestRecord) -> str:
         """One sentence: what failed, what the client got, what to check."""
-        upstream, timeouts = self.upstream, self.timeouts
-        request = f"{record.method} {record.path} answered {record.status}"
         error = record.error or RequestError(ErrorKind.UPSTREAM)
+        timeouts = self.timeouts
+        facts = {
+            "upstream": self.upstream,
+            "request": f"{record.method} {record.path} answered {record.status}",
+            "target": f"{record.method} {record.path}",
+            "bytes": record.bytes_sent,
+            "detail": error.detail or "invalid HTTP",
+            "label": error.label,
+            "broken": error.label.partition(":")[2],
+            "connect": f"{timeouts.connect:g}",
+            "read": f"{timeouts.read:g}",
+            "client_body": f"{timeouts.client_body:g}",
+            "pool_wait": f"{timeouts.pool_wait:g}",
+            "min_rate": f"{timeouts.client_body_min_rate:g}",
+            "client_send": f"{timeouts.client_send:g}",
+        }
         if error.aborted:
-            return (
-                f"upstream {upstream} broke off its response after {record.bytes_sent} bytes "
-                f"({record.method} {record.path}, {error.label.partition(':')[2]}): the "
-                "client's response was cut off; see the app's log."
-            )
-        match error.kind:
-            case ErrorKind.CONNECT if upstream.startswith("unix:"):
-                return (
-                    f"upstream {upstream}: cannot connect to the socket ({request}): "
-                    "is gunicorn running and bound to that path?"
-                )
-            case ErrorKind.CONNECT:
-                return (
-                    f"upstream {upstream} refused the connection or is unreachable "
-                    f"({request}): is the Flask app running?"
-                )
-            case ErrorKind.TIMEOUT:
-                return (
-                    f"upstream {upstream} did not answer in time ({request}): timeouts.connect "
-                    f"is {timeouts.connect:g} s, timeouts.read {timeouts.read:g} s; is a "
-                    "worker stuck or are all workers busy?"
-                )
-            case ErrorKind.DISCONNECTED:
-                return (
-                    f"upstream {upstream} closed the connection without answering ({request}): "
-                    "did a gunicorn worker crash or hit its --timeout? See the app's log."
-                )
-            case ErrorKind.PAYLOAD:
-                return (
-                    f"upstream {upstream} failed while receiving the request body ({request}): "
-                    "see the app's log."
-                )
-            case ErrorKind.POOL_TIMEOUT | ErrorKind.BAD_RESPONSE:
-                return self._explain_client_leg(error, request)
-            case ErrorKind.BODY_TOO_LARGE:
-                return (
-                    f"request body too large ({request}): raise limits.max_body_bytes if this "
-                    "upload is legitimate."
-                )
-            case ErrorKind.CLIENT_BODY_INCOMPLETE:
-                return (
-                    f"client broke off its request body ({request}): a cancelled upload, "
-                    "not an upstream failure."
-                )
-            case ErrorKind.CLIENT_ABORTED:
-                return (
-                    f"client went away after {record.bytes_sent} bytes of the response "
-                    f"({record.method} {record.path}): a cancelled download, not an upstream "
-                    "failure."
-                )
-            case ErrorKind.WEBSOCKET_HANDSHAKE:
-                return (
-                    f"upstream {upstream} did not accept a WebSocket upgrade ({request}): it "
-                    "answered without switching protocols; is this path a WebSocket endpoint?"
-                )
-            case ErrorKind.CLIENT_BODY_TIMEOUT:
-                return (
-                    f"client stalled while sending its request body ({request}): "
-                    f"timeouts.client_body is {timeouts.client_body:g} s."
-                )
-        return f"upstream {upstream} failed ({request}): {error.label}"
+            template = _ABORTED
+        elif error.kind is ErrorKind.CONNECT and self.upstream.startswith("unix:"):
+            template = _CONNECT_UNIX
+        else:
+            template = _SENTENCES.get(error.kind, _UNKNOWN)
+        return template.format(**facts)
 
-    def _explain_client_leg(self, error: RequestError, request: str) -> str:
-        """The failures only the lean upstream client tells apart: a full pool, and an
-        answer it will not relay (with the reason, e.g. which header was too long)."""
-        if error.kind is ErrorKind.POOL_TIMEOUT:
-            return (
-                f"no connection to upstream {self.upstream} came free in time ({request}): "
-                "all limits.max_upstream_connections were busy for timeouts.pool_wait "
-                f"({self.timeouts.pool_wait:g} s); are requests piling up on slow workers?"
-            )
-        return (
-            f"upstream {self.upstream} sent a response cors-edge cannot relay ({request}): "
-            f"{error.detail or 'invalid HTTP'}; the header size limits are "
-            "limits.max_upstream_header_line and limits.max_upstream_header_bytes."
-        )
+
+# The sentences of UpstreamErrorLog.explain, one per error kind: what failed, what the
+# client got, what to check. Fields: see explain().
+_ABORTED = (
+    "upstream {upstream} broke off its response after {bytes} bytes ({target}, {broken}): "
+    "the client's response was cut off; see the app's log."
+)
+_CONNECT_UNIX = (
+    "upstream {upstream}: cannot connect to the socket ({request}): "
+    "is gunicorn running and bound to that path?"
+)
+_UNKNOWN = "upstream {upstream} failed ({request}): {label}"
+_SENTENCES = {
+    ErrorKind.CONNECT: "upstream {upstream} refused the connection or is unreachable "
+    "({request}): is the Flask app running?",
+    ErrorKind.TIMEOUT: "upstream {upstream} did not answer in time ({request}): "
+    "timeouts.connect is {connect} s, timeouts.read {read} s; is a worker stuck or are all "
+    "workers busy?",
+    ErrorKind.DISCONNECTED: "upstream {upstream} closed the connection without answering "
+    "({request}): did a gunicorn worker crash or hit its --timeout? See the app's log.",
+    ErrorKind.PAYLOAD: "upstream {upstream} failed while receiving the request body "
+    "({request}): see the app's log.",
+    ErrorKind.POOL_TIMEOUT: "no connection to upstream {upstream} came free in time "
+    "({request}): all limits.max_upstream_connections were busy for timeouts.pool_wait "
+    "({pool_wait} s); are requests piling up on slow workers?",
+    ErrorKind.BAD_RESPONSE: "upstream {upstream} sent a response cors-edge cannot relay "
+    "({request}): {detail}; the header size limits are limits.max_upstream_header_line and "
+    "limits.max_upstream_header_bytes.",
+    ErrorKind.BODY_TOO_LARGE: "request body too large ({request}): raise "
+    "limits.max_body_bytes if this upload is legitimate.",
+    ErrorKind.CLIENT_BODY_INCOMPLETE: "client broke off its request body ({request}): a "
+    "cancelled upload, not an upstream failure.",
+    ErrorKind.CLIENT_ABORTED: "client went away after {bytes} bytes of the response "
+    "({target}): a cancelled download, not an upstream failure.",
+    ErrorKind.WEBSOCKET_HANDSHAKE: "upstream {upstream} did not accept a WebSocket upgrade "
+    "({request}): it answered without switching protocols; is this path a WebSocket endpoint?",
+    ErrorKind.CLIENT_BODY_TIMEOUT: "client stalled or trickled while sending its request "
+    "body ({request}): timeouts.client_body is {client_body} s, "
+    "timeouts.client_body_min_rate {min_rate} bytes/s.",
+    ErrorKind.CLIENT_SEND_TIMEOUT: "client stopped reading its response after {bytes} bytes "
+    "({target}): cut off after timeouts.client_send ({client_send} s), freeing the "
+    "upstream worker.",
+    ErrorKind.WEBSOCKETS_FULL: "WebSocket refused ({request}): limits.max_websockets are "
+    "open already; raise it if this load is legitimate.",
+}

@@ -10,7 +10,8 @@ says whose fault it was and what the client is answered. Headers are prepared by
 Plain HTTP goes over the lean client (:mod:`proxy.upstream_pool` on
 :mod:`proxy.upstream_conn`: keep-alive pool, httptools parser), whose typed failures
 (:mod:`proxy.upstream_errors`) map one to one onto :class:`ForwardFailure`. WebSocket
-upgrades keep aiohttp's client (one connector, see :mod:`proxy.connector`); nothing of
+upgrades keep aiohttp's client (its public API only: a WebSocket connects once and
+stays, so the per-connect savings of a custom connector would buy nothing); nothing of
 it shows through this interface but ``aiohttp.ClientWebSocketResponse``.
 """
 
@@ -27,7 +28,13 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .connector import LiteralAddressConnector
+from .bodies import (
+    BodyTooLarge,
+    ClientBodyFault,
+    ClientBodyIncomplete,
+    ClientBodyTimeout,
+    read_whole_body,
+)
 from .policy import Limits, Timeouts
 from .records import ErrorKind, RequestError
 from .upstream_errors import (
@@ -41,6 +48,9 @@ from .upstream_pool import UpstreamPool
 from .upstream_pool import UpstreamResponse as PoolResponse
 
 log = logging.getLogger("cors_edge")
+
+# What can go wrong with the client's body while the upstream answers (isinstance form).
+_CLIENT_BODY_FAULTS = (BodyTooLarge, ClientBodyTimeout, ClientBodyIncomplete)
 
 STREAM_CHUNK = 256 * 1024
 Body = bytes | AsyncIterator[bytes] | None
@@ -62,16 +72,6 @@ class ForwardFailure(Exception):
         return self.error.kind in (ErrorKind.CLIENT_BODY_TIMEOUT, ErrorKind.CLIENT_BODY_INCOMPLETE)
 
 
-# Raised by limited_body() while the lean client sends the body (they come out of it
-# unwrapped); send() turns them into the client's ForwardFailure.
-class BodyTooLarge(Exception):
-    """The client's request body exceeds ``limits.max_body_bytes``."""
-
-
-class ClientBodyTimeout(Exception):
-    """The client sent nothing of its request body for ``timeouts.client_body`` seconds."""
-
-
 @dataclass(frozen=True, slots=True)
 class UpstreamAddress:
     """``http://host:port`` or ``unix:/path.sock`` parsed once."""
@@ -87,51 +87,13 @@ class UpstreamAddress:
         return cls(text.rstrip("/"), None)
 
 
-class ClientBodyIncomplete(Exception):
-    """The client hung up (or broke its framing) before its request body was complete."""
-
-
-ClientBodyFault = BodyTooLarge | ClientBodyTimeout | ClientBodyIncomplete
-
-
-async def limited_body(
-    content: aiohttp.StreamReader, max_bytes: int | None, idle_timeout: float | None = None
-) -> AsyncIterator[bytes]:
-    """Stream the client's body to the upstream, refusing it past ``max_bytes`` and
-    giving up when the client is silent for ``idle_timeout`` seconds (slow-body
-    clients would otherwise hold an upstream connection for ever)."""
-    received = 0
-    while True:
-        try:
-            async with asyncio.timeout(idle_timeout):
-                chunk = await content.readany()
-        except TimeoutError:
-            raise ClientBodyTimeout from None
-        except (aiohttp.ClientPayloadError, ConnectionError) as error:
-            # The client went away mid-body: its doing, not the upstream's.
-            raise ClientBodyIncomplete from error
-        if not chunk:
-            return
-        received += len(chunk)
-        if max_bytes is not None and received > max_bytes:
-            raise BodyTooLarge
-        yield chunk
-
-
-async def read_small_body(
-    content: aiohttp.StreamReader, length: int, timeout: float | None
-) -> bytes:
-    """Read a small body of known ``length`` whole, within ``timeout`` seconds."""
+async def read_small_body(content: aiohttp.StreamReader, length: int, timeouts: Timeouts) -> bytes:
+    """Read a small body of known ``length`` whole, by :func:`~proxy.bodies.body_deadline`.
+    Raises the client's :class:`ForwardFailure` (408, 400)."""
     try:
-        async with asyncio.timeout(timeout):
-            return await content.readexactly(length)
-    except TimeoutError:
-        raise _client_body_failure(ClientBodyTimeout()) from None
-    except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError, ConnectionError) as error:
-        # The client stopped short, or hung up mid-body.
-        raise ForwardFailure(
-            RequestError(ErrorKind.CLIENT_BODY_INCOMPLETE), 400, "request body incomplete"
-        ) from error
+        return await read_whole_body(content, length, timeouts)
+    except (ClientBodyTimeout, ClientBodyIncomplete) as fault:
+        raise _client_body_failure(fault) from fault
 
 
 def _upstream_error(error: BaseException, aborted: bool = False) -> RequestError:
@@ -229,6 +191,8 @@ class UpstreamResponse:
         """The whole body (for small ones, sent on with the head in one write)."""
         try:
             return await self._response.read()
+        except _CLIENT_BODY_FAULTS as fault:  # the upstream answered before the body was in
+            raise _client_body_failure(fault) from fault
         except UpstreamError as error:
             raise ForwardFailure(
                 _lean_error(error), error.status, "upstream failed mid-response"
@@ -239,6 +203,10 @@ class UpstreamResponse:
         failure here is an aborted response (its head is already on its way)."""
         try:
             return await self._response.read_chunk()
+        except _CLIENT_BODY_FAULTS as fault:  # an early answer, then the client's body failed
+            failure = _client_body_failure(fault)
+            error = RequestError(failure.error.kind, aborted=True)
+            raise ForwardFailure(error, failure.status, failure.message) from fault
         except UpstreamError as error:
             raise ForwardFailure(
                 _lean_error(error, aborted=True), 502, "upstream failed mid-response"
@@ -264,12 +232,6 @@ class Upstream:
         if self._session is None:
             raise RuntimeError("Upstream.start() was not awaited")
         return self._session
-
-    @property
-    def websocket_session(self) -> aiohttp.ClientSession:
-        """aiohttp's client, kept for WebSocket upgrades (and as the reference plain-HTTP
-        leg of the differential suite, ``tests/differential``)."""
-        return self._client()
 
     async def send(
         self, method: str, raw_target: str, headers: CIMultiDict[str], body: Body
@@ -315,22 +277,19 @@ class Upstream:
 
     async def start(self) -> None:
         self._pool = UpstreamPool.for_config(self._text, self.timeouts, self.limits)
+        # For WebSockets only, with no connector limit: they never take the HTTP
+        # pool's connections, and the relay counts them (limits.max_websockets).
         connector: aiohttp.BaseConnector
         if self.address.unix_path is not None:
             connector = aiohttp.UnixConnector(
                 path=self.address.unix_path,
-                limit=self.limits.max_upstream_connections,
+                limit=0,
                 keepalive_timeout=self.timeouts.upstream_idle,
             )
         else:
-            family = _family_for(self.address.base)
-            # A literal IP needs no resolver and no address racing: connect directly.
-            connector_class = (
-                LiteralAddressConnector if family != socket.AF_UNSPEC else aiohttp.TCPConnector
-            )
-            connector = connector_class(
-                limit=self.limits.max_upstream_connections,
-                family=family,
+            connector = aiohttp.TCPConnector(
+                limit=0,
+                family=_family_for(self.address.base),
                 use_dns_cache=True,
                 ttl_dns_cache=10,
                 enable_cleanup_closed=False,

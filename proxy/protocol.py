@@ -182,6 +182,10 @@ class EdgeRequestHandler(RequestHandler):
         """A client that half-closes after sending its request (``shutdown(SHUT_WR)``)
         still gets its answer: keep the transport open for writing, finish what is in
         progress, then close. (aiohttp's default lets the transport close at once.)"""
+        if self._upgraded:
+            # A WebSocket client that ends its TCP stream has gone: let the transport
+            # close, so the relay sees it and closes the upstream side (1001).
+            return False
         waiter = self._waiter
         if waiter is not None and not waiter.done() and not self._messages:
             return False  # idle between requests: nothing to answer, close now

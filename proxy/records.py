@@ -36,7 +36,9 @@ class ErrorKind(StrEnum):
     CLIENT_BODY_TIMEOUT = "client_body_timeout"  # the client went silent mid-body
     CLIENT_BODY_INCOMPLETE = "client_body_incomplete"  # the client stopped short of its body
     CLIENT_ABORTED = "client_aborted"  # the client went away mid-response (a cancelled download)
+    CLIENT_SEND_TIMEOUT = "client_send_timeout"  # the client stopped reading its response
     WEBSOCKET_HANDSHAKE = "websocket_handshake"  # the upstream answered an upgrade with no 101
+    WEBSOCKETS_FULL = "websockets_full"  # limits.max_websockets are open already
 
     @property
     def is_client(self) -> bool:
@@ -50,6 +52,7 @@ _CLIENT_KINDS = frozenset(
         ErrorKind.CLIENT_BODY_TIMEOUT,
         ErrorKind.CLIENT_BODY_INCOMPLETE,
         ErrorKind.CLIENT_ABORTED,
+        ErrorKind.CLIENT_SEND_TIMEOUT,
     }
 )
 

@@ -32,7 +32,7 @@ _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # as aiohttp's own seriali
 
 def exact_head(status_line: str, headers: CIMultiDict[str]) -> bytes:
     """The head with every header byte as received (surrogates back to their bytes)."""
-    lines = [status_line.encode("latin-1")]
+    lines = [status_line.encode("utf-8", "surrogateescape")]
     for name, value in headers.items():
         if _FORBIDDEN.search(name) or _FORBIDDEN.search(value):
             raise ValueError(f"header {name!r} holds a control character")
@@ -53,7 +53,7 @@ class _AsRelayed(web.StreamResponse):
         await super()._prepare_headers()
         for name in missing:
             headers.popall(name, None)
-        self._exact = not all(map(str.isascii, headers.values()))
+        self._exact = not (self.reason.isascii() and all(map(str.isascii, headers.values())))
 
     async def _write_headers(self) -> None:
         if not self._exact:

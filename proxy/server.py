@@ -12,6 +12,7 @@ more (the ``100 Continue`` line, the connection handler) is in :mod:`proxy.proto
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,10 +20,12 @@ from collections.abc import AsyncIterator
 from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 
+from .bodies import limited_body, refused_body
 from .cors import Verdict
 from .edge_answers import edge_answer, error_answer
-from .forward import ForwardFailure, Upstream, UpstreamResponse, limited_body, read_small_body
+from .forward import ForwardFailure, Upstream, UpstreamResponse, read_small_body
 from .headers import RequestHeaders, is_trusted, response_headers, upstream_request_headers
+from .policy import Config
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
 from .relayed import RelayedResponse, RelayedStreamResponse
@@ -56,7 +59,8 @@ class EdgeServer:
         self.upstream = upstream
         self.observers: list[Observer] = observers or []
         self.in_flight = 0
-        self.websockets = Relays()  # so that shutdown can close them with 1001
+        # Counted against limits.max_websockets; shutdown closes them with 1001.
+        self.websockets = Relays(holder.current.limits.max_websockets)
         self.shadow_log = ShadowLog()
 
     def make_server(self) -> EdgeHTTPServer:
@@ -180,8 +184,9 @@ class EdgeServer:
         config = snapshot.config
         max_body = config.limits.max_body_bytes
         length = request.content_length
-        if max_body is not None and length is not None and length > max_body:
-            return error_answer(verdict, 413, "request body too large")
+        refusal = refused_body(request, verdict, max_body)
+        if refusal is not None:
+            return refusal
         if request.headers.get("Expect", "").lower() == "100-continue":
             # Only now that the request is permitted may the client send its body.
             await send_continue(request)
@@ -197,24 +202,18 @@ class EdgeServer:
             out_headers["Host"] = _listener_host(request)
         raw_target = request.raw_path
         if is_websocket_upgrade(request):
-            browser_scheme = client_scheme(
-                config.public_scheme, reported_schemes(request.headers), trusted
-            )
-            # Shadow mode changes nothing the app sees; enforcing routes strip credentials.
-            if not shadow and not may_carry_credentials(verdict, request.headers, browser_scheme):
-                strip_credentials(out_headers)
-            return await relay_websocket(
-                request, self.upstream, raw_target, out_headers, verdict, record, self.websockets
+            return await self._websocket(
+                request, config, verdict, trusted, out_headers, record, shadow=shadow
             )
         try:
             body: bytes | AsyncIterator[bytes] | None = None
             if has_body:
-                timeout = config.timeouts.client_body
+                timeouts = config.timeouts
                 if length is not None and length <= SMALL_BODY:
                     # A small body is read whole and goes upstream in one write with the head.
-                    body = await read_small_body(request.content, length, timeout)
+                    body = await read_small_body(request.content, length, timeouts)
                 else:
-                    body = limited_body(request.content, max_body, timeout)
+                    body = limited_body(request.content, max_body, timeouts)
             upstream_started = time.perf_counter()
             upstream_response = await self.upstream.send(
                 request.method, raw_target, out_headers, body
@@ -226,6 +225,27 @@ class EdgeServer:
             return await self._relay(request, upstream_response, verdict, record, shadow=shadow)
         finally:
             upstream_response.release()
+
+    async def _websocket(
+        self,
+        request: web.BaseRequest,
+        config: Config,
+        verdict: Verdict,
+        trusted: bool,
+        out_headers: CIMultiDict[str],
+        record: RequestRecord,
+        *,
+        shadow: bool,
+    ) -> web.StreamResponse:
+        browser_scheme = client_scheme(
+            config.public_scheme, reported_schemes(request.headers), trusted
+        )
+        # Shadow mode changes nothing the app sees; enforcing routes strip credentials.
+        if not shadow and not may_carry_credentials(verdict, request.headers, browser_scheme):
+            strip_credentials(out_headers)
+        return await relay_websocket(
+            request, self.upstream, request.raw_path, out_headers, verdict, record, self.websockets
+        )
 
     async def _relay(
         self,
@@ -275,8 +295,8 @@ class EdgeServer:
             and status not in (204, 304)
         ):
             response.force_close()
-        await response.prepare(request)
-        return await _stream(request, upstream_response, response, record)
+        send_timeout = self.holder.current.timeouts.client_send
+        return await _stream(request, upstream_response, response, record, send_timeout)
 
     def _judge_shadow(
         self,
@@ -308,14 +328,23 @@ async def _stream(
     upstream_response: UpstreamResponse,
     response: web.StreamResponse,
     record: RequestRecord,
+    send_timeout: float,
 ) -> web.StreamResponse:
-    """Send the head, then relay the body piece by piece."""
+    """Send the head, then relay the body piece by piece. Each write may wait at most
+    ``send_timeout`` (``timeouts.client_send``) for the client to read: a client that
+    stops reading would otherwise hold the upstream worker writing to us for ever."""
     try:
-        await response.prepare(request)
+        async with asyncio.timeout(send_timeout):
+            await response.prepare(request)
         while chunk := await upstream_response.next_chunk():
-            await response.write(chunk)
+            async with asyncio.timeout(send_timeout):
+                await response.write(chunk)
             record.bytes_sent += len(chunk)
-        await response.write_eof()
+        async with asyncio.timeout(send_timeout):
+            await response.write_eof()
+    except TimeoutError:
+        record.error = RequestError(ErrorKind.CLIENT_SEND_TIMEOUT)
+        _abort(request)
     except ForwardFailure as failure:
         # Headers are gone already; abort so the client sees a broken response,
         # never a truncated "success".

@@ -106,7 +106,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._cancel_timer()
         parser = self._parser
         if parser is not None and self._error is None:
-            self._error = parser.eof()
+            self._error = parser.eof(clean=exc is None)
         self._wake()
         self._release_drain()
         if self._on_lost is not None:
@@ -240,11 +240,14 @@ class UpstreamConnection(asyncio.Protocol):
             drain.set_result(None)
 
     async def response_head(self) -> ResponseHead:
-        """The final response head (1xx skipped), within the idle-read timeout."""
-        while self._head is None:
-            if self._error is not None:
-                raise self._error
+        """The final response head (1xx skipped), within the idle-read timeout. An
+        exchange that failed already (bad framing in the same read as the head) fails
+        here, while the client can still get a clean error instead of a cut-off answer."""
+        while self._head is None and self._error is None:
             await self._wait()
+        if self._error is not None:
+            raise self._error
+        assert self._head is not None
         return self._head
 
     async def read_chunk(self) -> bytes:

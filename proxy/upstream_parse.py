@@ -146,8 +146,8 @@ class ResponseParser:
             return ProtocolFault(f"invalid response: {error}")
         return None
 
-    def eof(self) -> BodyIncomplete | Disconnected | None:
-        """The connection closed: what that means for this response."""
+    def eof(self, clean: bool = True) -> BodyIncomplete | Disconnected | None:
+        """The connection closed (``clean``: not reset): what that means for this response."""
         if self.complete:
             return None
         if self.head is None:
@@ -155,9 +155,9 @@ class ResponseParser:
                 "upstream closed the connection before answering",
                 nothing_received=self.received == 0,
             )
-        if self._until_eof:
+        if self._until_eof and clean:
             self.keep_alive = False
-            self._done()  # a close-delimited body ends here
+            self._done()  # a close-delimited body ends here (a reset cuts it short)
             return None
         return BodyIncomplete("upstream closed the connection mid-body")
 

@@ -20,7 +20,7 @@ from .cors import Decision, Verdict
 from .edge_answers import SERVER, error_answer
 from .forward import ForwardFailure, Upstream
 from .origins import parse_origin
-from .records import RequestRecord
+from .records import ErrorKind, RequestError, RequestRecord
 
 # Negotiated per hop by aiohttp on each side; the rest of the handshake is forwarded.
 _HANDSHAKE = frozenset(
@@ -109,6 +109,28 @@ async def relay_websocket(
         for protocol in value.split(",")
         if protocol.strip()
     ]
+    if relays.opened >= relays.limit:
+        record.error = RequestError(ErrorKind.WEBSOCKETS_FULL)
+        return error_answer(verdict, 503, "too many WebSockets open")
+    relays.opened += 1  # counted from the connect on: a slow upstream handshake counts too
+    try:
+        return await _relay(
+            request, upstream, raw_target, headers, protocols, verdict, record, relays
+        )
+    finally:
+        relays.opened -= 1
+
+
+async def _relay(
+    request: web.BaseRequest,
+    upstream: Upstream,
+    raw_target: str,
+    headers: CIMultiDict[str],
+    protocols: list[str],
+    verdict: Verdict,
+    record: RequestRecord,
+    relays: Relays,
+) -> web.StreamResponse:
     try:
         upstream_ws = await upstream.connect_websocket(raw_target, headers, protocols)
     except ForwardFailure as failure:
@@ -126,7 +148,10 @@ async def relay_websocket(
         client_ws.headers["Vary"] = verdict.vary
     client_ws.headers.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
     await client_ws.prepare(request)
-    relay = Relay(client_ws, upstream_ws, max_message)
+    timeouts = upstream.timeouts
+    relay = Relay(
+        client_ws, upstream_ws, max_message, timeouts.websocket_idle, timeouts.client_send
+    )
     relays.active.add(relay)
     try:
         async with upstream_ws:
@@ -137,9 +162,12 @@ async def relay_websocket(
 
 
 class Relays:
-    """The WebSockets being relayed now, so shutdown can close them properly."""
+    """The WebSockets being relayed now: at most ``limit`` (``limits.max_websockets``)
+    at once, and shutdown can close them properly."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.opened = 0  # relays past the limit check, connecting or running
         self.active: set[Relay] = set()
 
     def going_away(self) -> int:
@@ -151,6 +179,19 @@ class Relays:
 
 AnyWebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 _CLOSE_WAIT = 2.0  # how long a close frame waits for the peer's answer
+# Close codes a close frame may carry (RFC 6455 §7.4): 1005, 1006 and 1015 only
+# describe a closure locally (no code, no close frame, TLS failure) and are never sent.
+_SENDABLE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+
+
+def sendable(code: int | None) -> int:
+    """The code to pass on to the other side: a peer that vanished without a close
+    frame (1006) is, for the other side, a peer that went away (1001)."""
+    if code is None:
+        return 1000
+    if code in _SENDABLE or 3000 <= code <= 4999:
+        return code
+    return 1001
 
 
 class Relay:
@@ -162,12 +203,17 @@ class Relay:
         client: web.WebSocketResponse,
         upstream: aiohttp.ClientWebSocketResponse,
         max_message: int,
+        idle_timeout: float,
+        send_timeout: float,
     ) -> None:
         self.client = client
         self.upstream = upstream
         self.max_message = max_message
+        self.idle_timeout = idle_timeout
+        self.send_timeout = send_timeout
         self.code: int | None = None  # the close code both sides get, once decided
         self._stop = asyncio.Event()
+        self._last_message = asyncio.get_running_loop().time()
 
     def going_away(self) -> None:
         """The edge is shutting down: end the relay with 1001 on both sides."""
@@ -180,6 +226,7 @@ class Relay:
             asyncio.ensure_future(self._pump(self.client, self.upstream)),
             asyncio.ensure_future(self._pump(self.upstream, self.client)),
             asyncio.ensure_future(self._stop.wait()),
+            asyncio.ensure_future(self._idle()),
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -192,10 +239,21 @@ class Relay:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self._close_both(self.code or 1000)
+            await self._close_both(sendable(self.code))
+
+    async def _idle(self) -> None:
+        """End the relay once no message went either way for ``idle_timeout`` seconds:
+        an idle socket would otherwise hold its upstream connection for ever."""
+        loop = asyncio.get_running_loop()
+        while (left := self._last_message + self.idle_timeout - loop.time()) > 0:
+            await asyncio.sleep(left)
+        if self.code is None:
+            self.code = 1001
 
     async def _pump(self, source: AnyWebSocket, sink: AnyWebSocket) -> None:
+        loop = asyncio.get_running_loop()
         async for message in source:
+            self._last_message = loop.time()  # pings and pongs count: they are heartbeats
             kind = message.type
             if kind is WSMsgType.ERROR:
                 # aiohttp closed the source: 1009 past its bound, 1002 on a protocol
@@ -208,17 +266,30 @@ class Relay:
                 # bound, the same on both hops.
                 self.code = 1009
                 return
-            if kind is WSMsgType.TEXT:
-                await sink.send_str(message.data)
-            elif kind is WSMsgType.BINARY:
-                await sink.send_bytes(message.data)
-            elif kind is WSMsgType.PING:
-                await sink.ping(message.data)
-            elif kind is WSMsgType.PONG:
-                await sink.pong(message.data)
+            try:
+                # A side that stops reading may hold the other for timeouts.client_send
+                # at most (the writes wait for it to drain).
+                async with asyncio.timeout(self.send_timeout):
+                    await _send(sink, message)
+            except TimeoutError:
+                self.code = 1001
+                return
         self.code = source.close_code or 1000  # the source closed: its code
 
     async def _close_both(self, code: int) -> None:
+        """Close both sides with ``code``, each waiting briefly for the peer's answer."""
         for ws in (self.client, self.upstream):
             with contextlib.suppress(TimeoutError, ConnectionError, aiohttp.ClientError):
                 await asyncio.wait_for(ws.close(code=code), _CLOSE_WAIT)
+
+
+async def _send(sink: AnyWebSocket, message: aiohttp.WSMessage) -> None:
+    kind = message.type
+    if kind is WSMsgType.TEXT:
+        await sink.send_str(message.data)
+    elif kind is WSMsgType.BINARY:
+        await sink.send_bytes(message.data)
+    elif kind is WSMsgType.PING:
+        await sink.ping(message.data)
+    elif kind is WSMsgType.PONG:
+        await sink.pong(message.data)

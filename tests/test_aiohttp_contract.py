@@ -5,7 +5,8 @@ behaviours, a test here says which module needs attention:
 
 - proxy/protocol.py subclasses the connection handler and reads its internals;
 - proxy/edge_answers.py hands the handler a RawAnswer, which is no StreamResponse;
-- proxy/connector.py overrides one private method of TCPConnector (WebSocket upgrades).
+- proxy/relayed.py overrides two private steps of a response's head (nothing invented,
+  header bytes as the upstream sent them).
 
 (proxy/forward.py no longer reads aiohttp's wrapped exceptions: plain HTTP goes over
 the lean client, whose failures are its own types.)
@@ -16,7 +17,7 @@ from __future__ import annotations
 import inspect
 
 import aiohttp
-from aiohttp import helpers, web, web_protocol, web_request, web_server
+from aiohttp import http_writer, web, web_protocol, web_request, web_server
 from aiohttp.base_protocol import BaseProtocol
 
 from proxy.protocol import EdgeHTTPServer, EdgeRequestHandler
@@ -76,14 +77,15 @@ def test_handler_results_are_only_prepared_ended_and_asked_keep_alive() -> None:
     )
 
 
-# --- proxy/connector.py -------------------------------------------------------------
+# --- proxy/relayed.py -----------------------------------------------------------------
 
 
-def test_overridden_connector_method_still_has_the_signature_we_replace() -> None:
-    parameters = inspect.signature(aiohttp.TCPConnector._wrap_create_connection).parameters
-    assert list(parameters)[:2] == ["self", "args"]
-    assert {"addr_infos", "req", "timeout", "client_error", "kwargs"} <= set(parameters)
-    assert list(inspect.signature(helpers.ceil_timeout).parameters) == [
-        "delay",
-        "ceil_threshold",
-    ]
+def test_response_head_steps_relayed_overrides() -> None:
+    """RelayedResponse takes back what _prepare_headers invents (Server, Content-Type)
+    and replaces the serialised head _write_headers leaves in _headers_buf."""
+    prepare = inspect.getsource(web.StreamResponse._prepare_headers)
+    assert "hdrs.SERVER" in prepare and "hdrs.CONTENT_TYPE" in prepare
+    assert inspect.iscoroutinefunction(web.StreamResponse._write_headers)
+    write = inspect.getsource(web.StreamResponse._write_headers)
+    assert "write_headers(status_line, self._headers)" in write
+    assert "_headers_buf" in inspect.getsource(http_writer.StreamWriter.write_headers)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from dataclasses import dataclass, field
 
 
@@ -19,6 +21,7 @@ class Reply:
     pieces: tuple[bytes | float, ...] = ()
     close: bool = False
     read_body: bool = True  # False: answer right after the head (an early answer)
+    reset: bool = False  # close with a TCP reset (RST), not a FIN
 
 
 @dataclass
@@ -71,6 +74,11 @@ class CannedServer:
                     else:
                         writer.write(piece)
                 await writer.drain()
+                if reply.reset:
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
                 if reply.close:
                     return
             await reader.read()  # script done: hold the connection until the client leaves

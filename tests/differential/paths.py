@@ -1,20 +1,25 @@
-"""The two upstream legs compared: aiohttp's ``ClientSession`` (configured as
-``proxy.forward.Upstream`` configures it, and called the way forward.py called it for
-plain HTTP before the lean client) and the lean client (``proxy.upstream_pool``), each
-reduced to what the edge's client would see: the status the edge answers with, or the
-upstream's status, reason, headers and body (or a body broken off).
+"""The two upstream legs compared, each reduced to what the edge's client would see: the
+status the edge answers with, or the upstream's status, reason, headers and body (or a
+body broken off).
+
+- The reference: aiohttp's ``ClientSession``, configured and called exactly as
+  ``proxy/forward.py`` did for plain HTTP before the lean client (kept here, frozen, so
+  the comparison does not move when forward.py does), including its check of the whole
+  head against ``limits.max_upstream_header_bytes``.
+- The lean client: ``proxy.upstream_pool``, called as forward.py calls it now.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
-from proxy.forward import Upstream
 from proxy.policy import Limits, Timeouts
 from proxy.upstream_errors import UpstreamError
 from proxy.upstream_pool import UpstreamPool
@@ -72,18 +77,59 @@ def _response(status: int, reason: str, headers: object, body: bytes, aborted: b
     return Outcome(status, reason, items, b"" if aborted else body, aborted)
 
 
+class OldLeg:
+    """aiohttp's client as forward.py set it up (one connector, sock timeouts, no extras)."""
+
+    def __init__(self, url: str, timeouts: Timeouts, limits: Limits) -> None:
+        self.limits = limits
+        connector: aiohttp.BaseConnector
+        if url.startswith("unix:"):
+            self.base = "http://upstream"
+            connector = aiohttp.UnixConnector(
+                path=url[len("unix:") :],
+                limit=limits.max_upstream_connections,
+                keepalive_timeout=timeouts.upstream_idle,
+            )
+        else:
+            self.base = url.rstrip("/")
+            # forward.py's own connector only skipped happy eyeballs for a literal address
+            # (proxy/connector.py, gone since): the bytes on the wire are the same.
+            connector = aiohttp.TCPConnector(  # the canned upstreams are on 127.0.0.1
+                limit=limits.max_upstream_connections,
+                family=socket.AF_INET,
+                use_dns_cache=True,
+                ttl_dns_cache=10,
+                enable_cleanup_closed=False,
+                keepalive_timeout=timeouts.upstream_idle,
+            )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=None, sock_connect=timeouts.connect, sock_read=timeouts.read
+            ),
+            read_bufsize=256 * 1024,
+            max_line_size=limits.max_upstream_header_line,
+            max_field_size=limits.max_upstream_header_line,
+        )
+
+    def url(self, raw_target: str) -> URL:
+        return URL(self.base + raw_target, encoded=True)
+
+
 async def run_old(url: str, requests: list[Req], timeouts: Timeouts) -> list[Outcome]:
-    upstream = Upstream(url, timeouts, Limits())
-    await upstream.start()
+    upstream = OldLeg(url, timeouts, Limits())
     try:
         return [await _old_one(upstream, request) for request in requests]
     finally:
-        await upstream.close()
+        await upstream.session.close()
 
 
-async def _old_one(upstream: Upstream, request: Req) -> Outcome:
+async def _old_one(upstream: OldLeg, request: Req) -> Outcome:
     try:
-        response = await upstream.websocket_session.request(
+        response = await upstream.session.request(
             request.method,
             upstream.url(request.target),
             headers=_headers(request),

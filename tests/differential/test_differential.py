@@ -19,6 +19,9 @@ Where they differ (each pinned below, both sides asserted, in ``DIFFERENT``):
    response, and the client got a 101 with nothing behind it.
 5. **Header names keep the upstream's spelling**: aiohttp respelled names it knows
    (``ETag`` became ``Etag``); names compare case-insensitively everywhere else here.
+6. **A close-delimited body ended by a reset is incomplete** (RFC 9112 §8: complete only
+   "unless an error was indicated by the underlying connection"): the client's response
+   is aborted; aiohttp relayed what had come as a complete answer.
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ CASES = [
                 (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil", 0.02, b" close"), True
             )
         ],
+    ),
+    Case(
+        "reset mid-body",
+        [Reply((OK_HEAD + b"Content-Length: 100\r\n\r\nsome", 0.05), reset=True)],
     ),
     Case(
         "HTTP/1.0 close-delimited",
@@ -141,6 +148,16 @@ CASES = [
     ),
     Case("no Host from the client", [ok()], [Req(headers=(("X-A", "1"),))]),
     Case(
+        "bodiless methods",
+        [ok(b"1"), ok(b"2"), ok(b"3"), Reply((OK_HEAD + b"Content-Length: 9\r\n\r\n",))],
+        [Req("OPTIONS"), Req("PATCH"), Req("TRACE"), Req("HEAD")],
+    ),
+    Case(
+        "bad chunk framing mid-body",
+        [Reply((CHUNKED + b"4\r\nwiki\r\nzz\r\n", 0.05), True)],
+    ),
+    Case("a megabyte with Content-Length", [ok(bytes(range(256)) * 4096)]),
+    Case(
         "chunked request body",
         [ok()],
         [
@@ -171,7 +188,15 @@ def _ok(body: bytes, *extra: tuple[str, str]) -> Outcome:
     return Outcome(200, "OK", headers, body)
 
 
+CLOSE_DELIMITED = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial"
 DIFFERENT = [
+    Different(
+        Case("close-delimited cut by a reset", [Reply((CLOSE_DELIMITED, 0.05), reset=True)]),
+        old=[Outcome(200, "OK", (("content-type", "text/plain"),), b"partial")],
+        new=[Outcome(200, "OK", (("content-type", "text/plain"),), aborted=True)],
+        old_requests=1,
+        new_requests=1,
+    ),
     Different(
         Case("closed without answering", [Reply((), True), ok(b"again")]),
         old=[_ok(b"again")],

@@ -9,7 +9,10 @@ from the admin port's ``/metrics``.
 from __future__ import annotations
 
 import socket
+import time
 import urllib.request
+
+import pytest
 
 from tests.support import Edge, EdgeFactory
 
@@ -73,6 +76,25 @@ def test_cancelled_upload_is_a_client_abort(edge_factory: EdgeFactory) -> None:
             sock.sendall(b"1000\r\n" + b"x" * 0x1000 + b"\r\n")
     outcome = edge.stderr.wait_for(OUTCOME, timeout=30)
     assert outcome[0].startswith("client broke off"), outcome.string
+    assert _error_lines(edge) == []
+    assert _upstream_error_samples(edge) == []
+    assert_no_tracebacks(edge)
+
+
+@pytest.mark.parametrize("target", ["/api/slow?seconds=1", "/api/download?mb=8"])
+def test_cancelled_while_waiting_for_the_upstream_is_no_upstream_error(
+    edge_factory: EdgeFactory, target: str
+) -> None:
+    """The user gives up before the answer starts (small or streamed): still not an
+    upstream failure once the upstream does answer."""
+    edge = edge_factory(POLICY)
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=10) as sock:
+        sock.sendall(request_bytes("GET", target, [("Origin", "https://app.example.com")]))
+    # The request is over when the access observer ran: /metrics counts it.
+    deadline = time.monotonic() + 30
+    while "cors_edge_requests_total{" not in _metrics(edge) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "cors_edge_requests_total{" in _metrics(edge)
     assert _error_lines(edge) == []
     assert _upstream_error_samples(edge) == []
     assert_no_tracebacks(edge)

@@ -218,3 +218,15 @@ def test_non_utf8_bytes_later_on_a_keep_alive_connection_are_refused(
         while chunk := sock.recv(65536):
             second += chunk
     assert second.startswith(b"HTTP/1.1 400 "), second[:100]
+
+
+def test_without_host_no_request_counts_as_same_origin(edges: dict[str, Edge]) -> None:
+    """The listener's address stands in for Host upstream, never for same-origin."""
+    edge = edges["plain"]
+    own = ("Origin", f"http://127.0.0.1:{edge.port}")
+    request = request_bytes("GET", "/raw-headers", [own], host="", version="HTTP/1.0")
+    responses, _, _ = raw_exchange(edge.port, request, expect=0, timeout=10)
+    assert responses and responses[0].status == 403  # judged cross-origin: refused
+    request = request_bytes("GET", "/raw-headers", [own], host=f"127.0.0.1:{edge.port}")
+    responses, _, _ = raw_exchange(edge.port, request, timeout=10)
+    assert responses and responses[0].status == 200  # with Host: same-origin, forwarded

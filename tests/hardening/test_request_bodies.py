@@ -17,7 +17,9 @@ import zlib
 import aiohttp
 import pytest
 
-from tests.support import EdgeFactory
+from tests.support import EdgeFactory, Upstream
+
+from .conftest import marker, raw_exchange, request_bytes
 
 POLICY = """
 limits: {max_body_bytes: 16777216}
@@ -84,3 +86,25 @@ async def test_gzip_bomb_is_not_inflated_by_the_edge(edge_factory: EdgeFactory) 
         seen = await response.json()
     assert seen["received"] == len(body)
     assert seen["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate, chunked", "x-custom, chunked"])
+def test_a_transfer_coding_other_than_chunked_is_refused(
+    edge_factory: EdgeFactory, upstream: Upstream, coding: str
+) -> None:
+    """The parser removes chunked only: a gzip transfer coding would reach Flask still
+    compressed and unlabelled. RFC 9112 §6.1: 501, and Flask never sees it."""
+    edge = edge_factory(POLICY)
+    mark = marker()
+    body = gzip.compress(b"hello " * 100)
+    chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    request = request_bytes(
+        "POST",
+        "/api/upload",
+        [("Transfer-Encoding", coding), ("X-Test-Marker", mark)],
+        chunked,
+    )
+    responses, _, _ = raw_exchange(edge.port, request)
+    assert responses and responses[0].status == 501
+    assert (responses[0].header("Connection") or "").lower() == "close"
+    assert mark not in {str(m) for m in upstream.markers()}

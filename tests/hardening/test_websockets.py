@@ -12,6 +12,7 @@ import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
+import psutil
 import pytest
 
 from tests.e2e.test_streaming_e2e import RssWatch
@@ -125,6 +126,30 @@ async def test_cross_origin_upgrade_carries_no_credentials_unless_granted(
     assert seen.get("origin") == origin  # the upstream still sees who is asking
 
 
+async def test_routing_headers_do_not_reach_a_websocket_upstream_either(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """Defect 2 on the upgrade path: the same header hygiene as plain HTTP."""
+    edge = edge_factory(CREDENTIALS_POLICY, upstream_url=ws_upstream.url)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            _ws_url(edge, "/ws/private/headers"),
+            headers={
+                "Origin": "https://app.example.com",
+                "SCRIPT_NAME": "/ws",
+                "X-Forwarded-Prefix": "/ws",
+                "Forwarded": "for=10.9.8.7",
+                "X-Kept": "yes",
+            },
+        ) as ws,
+    ):
+        seen: dict[str, str] = json.loads(await ws.receive_str(timeout=10))
+    assert seen.get("x-kept") == "yes"
+    for name in ("script_name", "x-forwarded-prefix", "forwarded"):
+        assert name not in seen, name
+
+
 # --- message size, both hops, permessage-deflate (defect 3) --------------------------
 
 ORIGIN = "https://app.example.com"
@@ -213,6 +238,30 @@ async def test_message_size_limit_is_configurable(
             assert answer.data == 1009
 
 
+async def test_a_fragmented_message_is_bounded_as_a_whole(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """Three 30 KB fragments, each under the 64 KiB bound, one 90 KB message: 1009."""
+    edge = edge_factory(
+        "limits: {max_websocket_message: 65536}\n" + POLICY, upstream_url=ws_upstream.url
+    )
+    reader, writer, head = await raw_ws_connect(edge.port, "/ws/echo", ORIGIN)
+    try:
+        assert head.startswith("HTTP/1.1 101"), head
+        piece = b"p" * 30_000
+        writer.write(frame(piece, opcode=0x2, compressed=False, mask=True, fin=False))
+        writer.write(frame(piece, opcode=0x0, compressed=False, mask=True, fin=False))
+        writer.write(frame(piece, opcode=0x0, compressed=False, mask=True, fin=True))
+        await writer.drain()
+        code = await asyncio.wait_for(close_code_after(reader, writer), 30)
+    finally:
+        writer.close()
+    assert code == 1009
+    await _until(lambda: ws_upstream.close_codes)
+    assert ws_upstream.close_codes == [1009]
+    assert ws_upstream.received_sizes == []
+
+
 async def _until(predicate: object, timeout: float = 10.0) -> None:
     """Wait for a condition another task (the upstream's) makes true; a safety net only."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -240,4 +289,134 @@ async def test_shutdown_closes_websockets_with_going_away(
     await _until(lambda: ws_upstream.close_codes)
     assert ws_upstream.close_codes == [1001]
     assert edge.process.wait(30) == 0
+    assert_no_tracebacks(edge)
+
+
+# --- WebSockets do not starve HTTP; idle sockets end; pool waits end (defect 4) -------
+
+BUDGET_POLICY = """
+timeouts: {pool_wait: 2}
+limits: {max_upstream_connections: 4, max_websockets: 100}
+routes:
+  - path: /**
+    origins: [https://app.example.com]
+"""
+
+
+async def test_idle_websockets_do_not_starve_http(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """100 idle WebSockets (25 times the HTTP pool) open; plain HTTP is still served,
+    and the 101st socket is refused with 503 (limits.max_websockets)."""
+    edge = edge_factory(BUDGET_POLICY, upstream_url=ws_upstream.url)
+    # The test's own client must not be the bottleneck: no connection limit.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        sockets = [
+            await asyncio.wait_for(
+                session.ws_connect(_ws_url(edge, "/ws/idle"), headers={"Origin": ORIGIN}), 30
+            )
+            for _ in range(100)
+        ]
+        try:
+            await _until(lambda: ws_upstream.opened == 100)
+            assert ws_upstream.opened == 100
+            rss = psutil.Process(edge.process.pid).memory_info().rss
+            print(f"100 idle WebSockets: edge RSS {rss / 1e6:.1f} MB")
+            for _ in range(8):  # twice the pool, one after the other
+                async with asyncio.timeout(30), session.get(f"{edge.url}/http/ping") as response:
+                    assert response.status == 200
+                    assert await response.text() == "pong"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(_ws_url(edge, "/ws/idle"), headers={"Origin": ORIGIN})
+            assert caught.value.status == 503
+        finally:
+            for ws in sockets:
+                await ws.close()
+    assert_no_tracebacks(edge)
+
+
+async def test_waiting_for_a_busy_pool_ends_in_503(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """Every pooled connection is held by a stuck request: the next one gets a 503
+    after timeouts.pool_wait, not an endless wait."""
+    edge = edge_factory(BUDGET_POLICY, upstream_url=ws_upstream.url)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        stuck = [asyncio.ensure_future(session.get(f"{edge.url}/http/hold")) for _ in range(4)]
+        try:
+            await _until(lambda: ws_upstream.held == 4)
+            assert ws_upstream.held == 4
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with asyncio.timeout(60), session.get(f"{edge.url}/http/ping") as response:
+                waited = loop.time() - started
+                assert response.status == 503
+                assert (await response.json())["status"] == 503
+            assert waited >= 1.5  # it did wait for a free connection (pool_wait: 2) ...
+            ws_upstream.release.set()
+            for request in stuck:  # ... and the stuck ones were unharmed
+                async with asyncio.timeout(30):
+                    response = await request
+                    assert response.status == 200
+                    response.release()
+        finally:
+            ws_upstream.release.set()
+            for request in stuck:
+                request.cancel()
+        async with session.get(f"{edge.url}/http/ping") as response:
+            assert response.status == 200  # slots were given back
+    edge.stderr.wait_for(r"ERROR .*busy for timeouts.pool_wait")
+    assert_no_tracebacks(edge)
+
+
+async def test_idle_websocket_is_closed_after_the_idle_timeout(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    edge = edge_factory("timeouts: {websocket_idle: 1}\n" + POLICY, upstream_url=ws_upstream.url)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(_ws_url(edge, "/ws/echo"), headers={"Origin": ORIGIN}) as ws,
+    ):
+        await ws.send_str("still here")
+        assert await ws.receive_str(timeout=10) == "echo:still here"
+        message = await ws.receive(timeout=30)  # then nothing, either way
+        assert message.type is aiohttp.WSMsgType.CLOSE, message
+        assert message.data == 1001
+    await _until(lambda: ws_upstream.close_codes)
+    assert ws_upstream.close_codes == [1001]
+
+
+# --- siblings: a vanished client, a client that stops reading --------------------------
+
+
+async def test_a_vanished_client_is_going_away_for_the_upstream(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """A client whose TCP connection just ends (no close frame: 1006 locally) is passed
+    on as 1001; 1006 may never be sent in a close frame (RFC 6455 §7.4.1)."""
+    edge = edge_factory(POLICY, upstream_url=ws_upstream.url)
+    _, writer, head = await raw_ws_connect(edge.port, "/ws/echo", ORIGIN)
+    assert head.startswith("HTTP/1.1 101"), head
+    await _until(lambda: ws_upstream.opened == 1)
+    writer.transport.abort()
+    await _until(lambda: ws_upstream.close_codes)
+    assert ws_upstream.close_codes == [1001]
+    assert_no_tracebacks(edge)
+
+
+async def test_a_client_that_stops_reading_is_cut_off(
+    edge_factory: EdgeFactory, ws_upstream: WsUpstream
+) -> None:
+    """The upstream floods, the client reads nothing: after timeouts.client_send the
+    relay gives up on it (long before websocket_idle, 300 s by default)."""
+    edge = edge_factory("timeouts: {client_send: 1}\n" + POLICY, upstream_url=ws_upstream.url)
+    _, writer, head = await raw_ws_connect(edge.port, "/ws/flood", ORIGIN)
+    try:
+        assert head.startswith("HTTP/1.1 101"), head
+        await _until(lambda: ws_upstream.close_codes, timeout=30)
+        # The relay closes it with 1001; aiohttp's server, busy flooding, may record its
+        # own reply (1000) instead. What matters: a close frame, within the bound.
+        assert ws_upstream.close_codes in ([1001], [1000])
+    finally:
+        writer.transport.abort()
     assert_no_tracebacks(edge)

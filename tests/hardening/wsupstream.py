@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -25,12 +26,15 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 class WsUpstream:
     """Routes: /ws/headers (first message: the handshake headers it got, then echo),
     /ws/echo, /ws/idle (never sends), /ws/big?size=N (sends one N-byte message),
-    /ws/plain (a 200, not an upgrade), /ws/denied (403)."""
+    /ws/plain (a 200, not an upgrade), /ws/denied (403); plain HTTP: /http/ping, and
+    /http/hold, which answers only once :attr:`release` is set."""
 
     url: str = ""
     close_codes: list[int | None] = field(default_factory=list)
     opened: int = 0
     received_sizes: list[int] = field(default_factory=list)
+    held: int = 0  # /http/hold requests waiting now
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
 
     async def start(self) -> WsUpstream:
@@ -39,8 +43,11 @@ class WsUpstream:
         app.router.add_get("/ws/echo", self._echo)
         app.router.add_get("/ws/idle", self._echo)
         app.router.add_get("/ws/big", self._big)
+        app.router.add_get("/ws/flood", self._flood)
         app.router.add_get("/ws/plain", self._plain)
         app.router.add_get("/ws/denied", self._denied)
+        app.router.add_get("/http/ping", self._ping)
+        app.router.add_get("/http/hold", self._hold)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -82,11 +89,40 @@ class WsUpstream:
     async def _big(self, request: web.Request) -> web.WebSocketResponse:
         return await self._serve(request, b"z" * int(request.query["size"]))
 
+    async def _flood(self, request: web.Request) -> web.WebSocketResponse:
+        """Sends 64 KiB messages as fast as the peer takes them, until it closes."""
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        self.opened += 1
+
+        async def flood() -> None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                while not ws.closed:
+                    await ws.send_bytes(b"f" * 65536)
+
+        sender = asyncio.ensure_future(flood())
+        async for _ in ws:
+            pass
+        sender.cancel()
+        self.close_codes.append(ws.close_code)
+        return ws
+
     async def _plain(self, request: web.Request) -> web.Response:
         return web.Response(text="not a websocket")
 
     async def _denied(self, request: web.Request) -> web.Response:
         return web.Response(status=403, text="no")
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        return web.Response(text="pong")
+
+    async def _hold(self, request: web.Request) -> web.Response:
+        self.held += 1
+        try:
+            await self.release.wait()
+        finally:
+            self.held -= 1
+        return web.Response(text="released")
 
 
 def deflate_bomb(inflated: int) -> bytes:
@@ -101,9 +137,11 @@ def deflate_bomb(inflated: int) -> bytes:
     return payload[:-4]
 
 
-def frame(payload: bytes, *, opcode: int = 0x2, compressed: bool, mask: bool) -> bytes:
-    """One final WebSocket frame (RSV1 marks a compressed message)."""
-    first = 0x80 | (0x40 if compressed else 0) | opcode
+def frame(
+    payload: bytes, *, opcode: int = 0x2, compressed: bool, mask: bool, fin: bool = True
+) -> bytes:
+    """One WebSocket frame, final unless told (RSV1 marks a compressed message)."""
+    first = (0x80 if fin else 0) | (0x40 if compressed else 0) | opcode
     length = len(payload)
     mask_bit = 0x80 if mask else 0
     if length < 126:
@@ -145,8 +183,8 @@ def accept_key(key: str) -> str:
 class BombUpstream:
     """A raw WebSocket server sending one oversized message, then waiting for the peer's
     close frame (its code is kept). Offered permessage-deflate, it sends ``payload`` as
-    one compressed frame; otherwise one uncompressed frame announcing ``inflated`` bytes,
-    streamed until the peer gives up."""
+    one compressed frame; otherwise the head of one uncompressed frame announcing
+    ``inflated`` bytes."""
 
     payload: bytes
     inflated: int
@@ -202,11 +240,12 @@ class BombUpstream:
             writer.close()
 
     async def _stream_zeros(self, writer: asyncio.StreamWriter) -> None:
+        # Only the head of a frame announcing ``inflated`` bytes: a bounded peer refuses
+        # it at once, an unbounded one waits to buffer them all. (Payload bytes the peer
+        # never reads would turn its close into a TCP reset, which can destroy the
+        # close frame in flight.)
         writer.write(bytes([0x82, 127]) + self.inflated.to_bytes(8, "big"))
-        block = bytes(1024 * 1024)
-        for _ in range(self.inflated // len(block)):
-            writer.write(block)
-            await writer.drain()
+        await writer.drain()
 
 
 async def raw_ws_connect(

@@ -90,3 +90,17 @@ async def test_raw_answer_refuses_a_closed_transport() -> None:
 
     with pytest.raises(ConnectionResetError):
         await RawAnswer(204, b"", True).prepare(Closed())  # type: ignore[arg-type]
+
+
+REFUSED = b" /api/x HTTP/1.1\r\nHost: e\r\nOrigin: https://evil.test\r\nConnection: close\r\n\r\n"
+
+
+def _without_date(head: bytes) -> list[bytes]:
+    return [line for line in head.split(b"\r\n") if not line.startswith(b"Date:")]
+
+
+async def test_a_refusal_of_head_has_the_head_of_a_get_and_no_body(port: int) -> None:
+    get_head, _, body = (await exchange(port, b"GET" + REFUSED)).partition(b"\r\n\r\n")
+    head = await exchange(port, b"HEAD" + REFUSED)
+    assert body and head.endswith(b"\r\n\r\n") and head.count(b"\r\n\r\n") == 1
+    assert _without_date(head[:-4]) == _without_date(get_head)  # Content-Length included

@@ -13,11 +13,12 @@ from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 from multidict import CIMultiDict
 
+from proxy.bodies import limited_body
 from proxy.forward import (
+    BodyTooLarge,
     ForwardFailure,
     Upstream,
     UpstreamAddress,
-    limited_body,
     read_small_body,
 )
 from proxy.policy import Limits, Timeouts
@@ -145,7 +146,7 @@ async def test_a_body_past_the_limit_is_the_clients_413() -> None:
     try:
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         async with upstream_for(url) as upstream, client_body(b"x" * 5000) as content:
-            failure = await failure_of(upstream, limited_body(content, max_bytes=1000))
+            failure = await failure_of(upstream, limited_body(content, 1000, Timeouts()))
     finally:
         await runner.cleanup()
     assert failure.error == RequestError(ErrorKind.BODY_TOO_LARGE) and failure.error.is_client
@@ -163,7 +164,9 @@ async def test_a_client_silent_mid_body_is_its_408_and_closes() -> None:
         upstream_for(url) as upstream,
         client_body(b"abc", eof=False) as content,
     ):
-        failure = await failure_of(upstream, limited_body(content, None, idle_timeout=0.05))
+        failure = await failure_of(
+            upstream, limited_body(content, None, Timeouts(client_body=0.05))
+        )
     assert (failure.error.kind, failure.status, failure.close) == (
         ErrorKind.CLIENT_BODY_TIMEOUT,
         408,
@@ -173,10 +176,10 @@ async def test_a_client_silent_mid_body_is_its_408_and_closes() -> None:
 
 async def test_small_bodies_are_read_whole_or_refused() -> None:
     async with client_body(b"0123456789") as content:
-        assert await read_small_body(content, 10, 1.0) == b"0123456789"
+        assert await read_small_body(content, 10, Timeouts(client_body=1.0)) == b"0123456789"
     with pytest.raises(ForwardFailure) as short:
         async with client_body(b"012") as content:
-            await read_small_body(content, 10, 1.0)
+            await read_small_body(content, 10, Timeouts(client_body=1.0))
     assert (short.value.error.kind, short.value.status, short.value.close) == (
         ErrorKind.CLIENT_BODY_INCOMPLETE,
         400,
@@ -184,7 +187,7 @@ async def test_small_bodies_are_read_whole_or_refused() -> None:
     )
     with pytest.raises(ForwardFailure) as stalled:
         async with client_body(b"012", eof=False) as content:
-            await read_small_body(content, 10, 0.05)
+            await read_small_body(content, 10, Timeouts(client_body=0.05))
     assert (stalled.value.error.kind, stalled.value.status) == (ErrorKind.CLIENT_BODY_TIMEOUT, 408)
 
 
@@ -274,3 +277,36 @@ async def test_sending_before_start_is_a_programming_error() -> None:
         await Upstream("http://127.0.0.1:1", Timeouts(), Limits()).send(
             "GET", "/", CIMultiDict(), None
         )
+
+
+async def test_a_client_body_failing_after_an_early_answer_is_its_aborted_failure() -> None:
+    """The upstream answers (and streams) before the body is in; then the client's body
+    goes past the limit: an aborted response, the client's fault, never a raw exception."""
+    answered = asyncio.Event()
+
+    async def early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n")
+        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await reader.read()
+        writer.close()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"first"
+        await answered.wait()
+        raise BodyTooLarge
+
+    async with raw_upstream(early) as url, upstream_for(url) as upstream:
+        headers = CIMultiDict({"Host": "t"})
+        response = await upstream.send("POST", "/x", headers, body())
+        try:
+            assert await response.next_chunk() == b"wiki"
+            answered.set()
+            with pytest.raises(ForwardFailure) as caught:
+                while await response.next_chunk():
+                    pass
+        finally:
+            response.release()
+    assert caught.value.error == RequestError(ErrorKind.BODY_TOO_LARGE, aborted=True)
+    assert caught.value.status == 413 and caught.value.error.is_client

@@ -15,6 +15,7 @@ def test_each_kind_knows_whose_fault_it_is() -> None:
         ErrorKind.CLIENT_BODY_TIMEOUT,
         ErrorKind.CLIENT_BODY_INCOMPLETE,
         ErrorKind.CLIENT_ABORTED,  # the user went away mid-response (issue 10, defect 13)
+        ErrorKind.CLIENT_SEND_TIMEOUT,  # the client stopped reading (issue 10, defect 6)
     }
     assert RequestError(ErrorKind.CLIENT_BODY_TIMEOUT).is_client
     assert not RequestError(ErrorKind.CONNECT, aborted=True).is_client

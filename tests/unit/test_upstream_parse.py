@@ -76,6 +76,11 @@ def test_close_delimited_body_ends_with_the_connection() -> None:
     assert parser.complete and not parser.keep_alive and b"".join(sink.body) == b"some more"
 
 
+def test_a_reset_cuts_a_close_delimited_body_short() -> None:
+    parser, _, _ = parse(b"HTTP/1.1 200 OK\r\n\r\nsome")
+    assert isinstance(parser.eof(clean=False), BodyIncomplete) and not parser.complete
+
+
 def test_eof_before_and_during_the_answer() -> None:
     parser, _, _ = parse()
     error = parser.eof()

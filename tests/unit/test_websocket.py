@@ -108,7 +108,7 @@ async def test_the_callers_headers_are_left_as_they_were(ws_upstream: str) -> No
         verdict = Verdict(Decision.NO_ROUTE, None, (), None, "no route matches")
         record = RequestRecord("GET", "/ws/echo", None, None, "no_route", 0, 0, None, 0.0)
         response = await relay_websocket(
-            request, upstream, "/ws/echo", headers, verdict, record, Relays()
+            request, upstream, "/ws/echo", headers, verdict, record, Relays(Limits().max_websockets)
         )
         seen.extend((before, headers))
         return response
@@ -128,3 +128,20 @@ async def test_the_callers_headers_are_left_as_they_were(ws_upstream: str) -> No
         await upstream.close()
     before, after = seen
     assert "Sec-WebSocket-Key" in after and list(after.items()) == list(before.items())
+
+
+def test_close_codes_passed_on_are_ones_a_close_frame_may_carry() -> None:
+    from proxy.websocket import sendable
+
+    assert [sendable(code) for code in (1000, 1001, 1008, 1009, 1011, 3000, 4999)] == [
+        1000,
+        1001,
+        1008,
+        1009,
+        1011,
+        3000,
+        4999,
+    ]
+    # Local-only codes (no code, no close frame, TLS) and reserved ones: the peer went away.
+    assert [sendable(code) for code in (1004, 1005, 1006, 1015, 2000, 5000)] == [1001] * 6
+    assert sendable(None) == 1000
