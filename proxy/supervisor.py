@@ -35,7 +35,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .control import ChannelClosed, Message, ParentChannel
+from .control import ChannelClosed, Message, ParentChannel, ask_to_stop
 from .loader import PolicyError
 from .policy import Config
 from .policyread import BoundedReader
@@ -345,22 +345,11 @@ class Supervisor:
         self._stopping.set()
 
     async def _ask_workers_to_stop(self, *, hurry: bool = False) -> None:
-        """Each worker drains on the channel's ``stop`` (SIGTERM where it has none):
-        a worker already signalled from outside must not read ours as a second signal."""
-
-        async def ask(worker: Worker) -> None:
-            process = worker.process
-            if process is None or process.returncode is not None:
-                return
-            try:
-                if worker.channel is None:
-                    raise ChannelClosed("no control channel")
-                await worker.channel.request({"op": "stop", "hurry": hurry}, STOP_REQUEST_TIMEOUT)
-            except (ChannelClosed, TimeoutError):
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-
-        await asyncio.gather(*(ask(worker) for worker in self.workers))
+        # Over the channel: a worker signalled from outside must not read ours as its second.
+        timeout = STOP_REQUEST_TIMEOUT
+        await asyncio.gather(
+            *(ask_to_stop(w.channel, w.process, hurry=hurry, timeout=timeout) for w in self.workers)
+        )
 
     async def drain(self) -> int:
         """Readiness is already false; returns the exit status for the parent."""
