@@ -16,6 +16,7 @@ from .policy import Config
 from .policyread import FixedPolicy
 
 DEFAULT_CONFIG = "config/policies.yaml"
+MAX_WORKERS = 64  # or four per CPU, whichever is more
 
 
 def _env(name: str, fallback: str | None = None) -> str | None:
@@ -43,6 +44,10 @@ def _workers(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a worker count or 'auto': {text!r}") from None
     if count < 1:
         raise argparse.ArgumentTypeError(f"workers must be at least 1: {text!r}")
+    # A typo must not become a fork bomb: more workers than this only add switching.
+    most = max(MAX_WORKERS, 4 * (os.cpu_count() or 1))
+    if count > most:
+        raise argparse.ArgumentTypeError(f"at most {most} workers on this machine: {text!r}")
     return count
 
 

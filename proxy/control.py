@@ -30,6 +30,7 @@ import contextlib
 import itertools
 import json
 import logging
+import signal
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -106,6 +107,25 @@ class ParentChannel:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader_task
+
+
+async def ask_to_stop(
+    channel: ParentChannel | None,
+    process: asyncio.subprocess.Process | None,
+    *,
+    hurry: bool,
+    timeout: float,
+) -> None:
+    """Ask one worker to drain (``hurry``: cut it short), SIGTERM when it cannot hear."""
+    if process is None or process.returncode is not None:
+        return
+    try:
+        if channel is None:
+            raise ChannelClosed("no control channel")
+        await channel.request({"op": "stop", "hurry": hurry}, timeout)
+    except (ChannelClosed, TimeoutError):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
 
 
 class WorkerSide(Protocol):

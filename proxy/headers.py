@@ -83,6 +83,16 @@ class RequestHeaders(Protocol):
     def getall(self, key: str, default: Sequence[str], /) -> Sequence[str]: ...
 
 
+def joined(headers: RequestHeaders, name: str) -> str | None:
+    """Every field of ``name`` as one comma list (RFC 9110 §5.3), ``None`` when absent:
+    a second ``Access-Control-Request-Headers`` field must not go unread, and two
+    ``Access-Control-Request-Method`` fields are no method at all."""
+    values = headers.getall(name, ())
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ", ".join(values)
+
+
 def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
     """Header names listed in ``Connection``: hop-by-hop for this one message."""
     tokens: set[str] = set()

@@ -11,12 +11,17 @@ import re
 from collections.abc import Sequence
 
 from .drafts import Located, RouteDraft, Where
+from .origins import OriginError, SubdomainWildcard
 
 CHROMIUM_MAX_AGE_CAP = 7200  # seconds; Chromium clamps Access-Control-Max-Age to this
 FIREFOX_MAX_AGE_CAP = 86400
 
 # An unescaped "." that is not itself quantified (".*", ".+" are flagged elsewhere).
 _LOOSE_DOT = re.compile(r"(?<!\\)\.(?![*+?])")
+# A character class ("[^.]", "[\w.-]"): a "." inside one is a literal dot.
+_CHAR_CLASS = re.compile(r"(?<!\\)\[(?:\\.|[^\]\\])*\]")
+# Inline flags before the anchor ("(?i)^https://..."): still anchored.
+_LEADING_FLAGS = re.compile(r"\A\(\?[aiLmsux]+\)")
 # A final unbounded repetition: "*", "+" or "{n,}", maybe lazy, maybe then "$" or "\Z".
 _UNBOUNDED_TAIL = re.compile(r"(?P<repeat>\*|\+|\{[0-9]+,\})\??(?:\$|\\Z)?\Z")
 # An unbounded repetition followed at once by plain name characters.
@@ -25,6 +30,19 @@ _REPEAT_BEFORE_NAME = re.compile(
 )
 # What a suffix that lets another site in looks like: more labels after the host.
 _FOREIGN_SUFFIX = ".evil.example"
+# Suffixes under which anyone can get a name: top-level and public second-level domains,
+# and hosting platforms that give every customer a subdomain. A wildcard or a regex that
+# lets a made-up name under one of them in lets strangers' sites in.
+OPEN_SUFFIXES = (
+    *("com", "net", "org", "io", "dev", "app", "co", "ai", "me", "xyz", "info", "de"),
+    *("uk", "fr", "nl", "eu", "us", "ca", "au", "jp", "in", "br", "cn", "ru"),
+    *("co.uk", "org.uk", "com.au", "co.jp", "com.br", "co.in", "co.nz", "com.cn"),
+    *("github.io", "gitlab.io", "herokuapp.com", "vercel.app", "netlify.app", "pages.dev"),
+    *("workers.dev", "web.app", "firebaseapp.com", "appspot.com", "azurewebsites.net"),
+    *("cloudfront.net", "s3.amazonaws.com", "ngrok.io", "ngrok-free.app", "onrender.com"),
+    *("fly.dev", "glitch.me", "repl.co", "blogspot.com", "wordpress.com"),
+)
+_PROBE_NAME = "cors-edge-lint-probe"
 
 
 def lint(routes: Sequence[RouteDraft]) -> tuple[str, ...]:
@@ -67,25 +85,73 @@ def lint_route(route: RouteDraft) -> list[str]:
     if fields.origins is not None:
         for regex in fields.origins.value.regexes:
             warnings.extend(lint_origin_regex(regex))
+        for entry in fields.origins.value.entries:
+            warnings.extend(lint_open_suffix(entry))
     return warnings
+
+
+def lint_open_suffix(entry: Located[str]) -> list[str]:
+    """A wildcard or regex origin that lets any name under a public suffix in
+    (``https://*.com``, ``*.github.io``, ``^https://.*\\.com$``): strangers' sites."""
+    text = entry.value
+    if text.startswith("regex:"):
+        try:
+            pattern = re.compile(text[len("regex:") :])
+        except re.error:
+            return []
+        if unbounded_tail(pattern.pattern) or unbounded_name_prefix(pattern.pattern):
+            return []  # warned about already, in its own words
+        hits = [
+            (suffix, probe)
+            for suffix in OPEN_SUFFIXES
+            for probe in (f"https://{_PROBE_NAME}.{suffix}", f"http://{_PROBE_NAME}.{suffix}")
+            if pattern.fullmatch(probe)
+        ]
+    elif "://*." in text:
+        try:
+            wildcard = SubdomainWildcard.parse(text)
+        except OriginError:
+            return []
+        suffix = wildcard.suffix
+        if "." in suffix and suffix not in OPEN_SUFFIXES:
+            return []
+        hits = [(suffix, f"{wildcard.scheme}://{_PROBE_NAME}.{suffix}")]
+    else:
+        return []
+    if not hits:
+        return []
+    suffix, probe = hits[0]
+    return [
+        entry.where.warning(
+            f"lets every site under .{suffix} in ({probe} matches): anyone can get a name "
+            "there; list your own hosts, or a wildcard of a domain you control"
+        )
+    ]
 
 
 def lint_origin_regex(regex: Located[re.Pattern[str]]) -> list[str]:
     pattern = regex.value.pattern
     where = regex.where
     warnings: list[str] = []
-    if _LOOSE_DOT.search(pattern.replace("\\\\", "")):
+    if _LOOSE_DOT.search(_CHAR_CLASS.sub("", pattern.replace("\\\\", ""))):
         warnings.append(
             where.warning(
                 "unescaped '.' matches any character (pr-1XpreviewYexample.com); "
                 "write \\. for a literal dot"
             )
         )
-    if not pattern.startswith("^") or not pattern.endswith("$"):
+    if not _LEADING_FLAGS.sub("", pattern).startswith("^") or not pattern.endswith("$"):
         warnings.append(
             where.warning(
                 "regex origins are matched in full, but this one has no ^...$ anchors; "
                 "add them so the file says what cors-edge does"
+            )
+        )
+    if regex.value.fullmatch("null"):
+        warnings.append(
+            where.warning(
+                'matches "null", but a regex never allows it (only a literal "null" entry '
+                "does, and that is nearly allowing everyone)"
             )
         )
     prefix = unbounded_name_prefix(pattern)

@@ -34,6 +34,7 @@ from .browser import (
 )
 from .nearmiss import nearest
 from .origins import parse_origin
+from .policy import TOKEN_RE
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 20  # "If request's redirect count is 20, then return a network error."
@@ -105,7 +106,10 @@ def _exchange_json(exchange: Exchange) -> dict[str, object]:
 
 def origin_of(url: str) -> str | None:
     """The serialised origin of an http(s) URL (userinfo dropped), None otherwise."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1": not a URL at all
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     host = parts.netloc.rpartition("@")[2]
@@ -121,10 +125,25 @@ def validate(url: str, origin: str, method: str) -> tuple[str, str]:
         base = origin_of(origin) if "://" in origin else None
         hint = f"; did you mean {base}?" if base else ""
         raise ProbeError(f"{origin!r} is not an origin (scheme://host[:port] or null){hint}")
+    if "@" in urlsplit(url).netloc:
+        # fetch() throws a TypeError before anything is sent.
+        raise ProbeError(f"fetch() refuses {url!r}: a URL that includes credentials")
+    if not TOKEN_RE.fullmatch(method):
+        raise ProbeError(f"fetch() refuses the method {method!r}: not a valid HTTP method")
     fetch_method = normalize_method(method)
     if fetch_method.upper() in FORBIDDEN_METHODS:
         raise ProbeError(f"fetch() refuses the method {method} (a forbidden method)")
     return page, fetch_method
+
+
+def validate_headers(headers: Sequence[tuple[str, str]]) -> None:
+    """fetch() throws a TypeError for a header name that is not a token and for a value
+    holding NUL, CR or LF; nothing is sent then."""
+    for name, value in headers:
+        if not TOKEN_RE.fullmatch(name):
+            raise ProbeError(f"fetch() refuses the header name {name!r}: not a token")
+        if any(char in value for char in "\x00\r\n"):
+            raise ProbeError(f"fetch() refuses the value of {name}: it holds NUL, CR or LF")
 
 
 def probe(
@@ -138,6 +157,7 @@ def probe(
 ) -> ProbeResult:
     """Run the fetch; raises ProbeError on bad arguments or an unreachable server."""
     page, method = validate(url, origin, method)
+    validate_headers(headers)
     request_headers = page_headers(headers)
     result = ProbeResult(url, page, method, credentials)
     tainted_origin = False  # fetch's "tainted origin flag": Origin becomes null
@@ -157,7 +177,10 @@ def probe(
         if location is None:
             result.readable = True
             return result
-        next_url = urljoin(url, location)
+        try:
+            next_url = urljoin(url, location)
+        except ValueError:  # "http://[::1": the Location is not a URL
+            next_url = ""
         refusal = _redirect_refusal(next_url, cors)
         if refusal:
             return _blocked(result, Check(False, (refusal,), refusal))
@@ -257,7 +280,13 @@ def _origin_hint(origin: str, received: Sequence[tuple[str, str]]) -> str:
 
 
 def _redirect_refusal(next_url: str, cors: bool) -> str:
-    parts = urlsplit(next_url)
+    try:
+        parts = urlsplit(next_url)
+        parts.port  # noqa: B018 - a port that is no number fails here
+    except ValueError:
+        parts = None
+    if parts is None or not next_url:
+        return "net::ERR_INVALID_REDIRECT"  # the Location is not a URL: a network error
     if parts.scheme not in ("http", "https"):
         # "If locationURL's scheme is not an HTTP(S) scheme, then return a network error."
         return f"Redirect location '{next_url}' has a disallowed scheme for cross-origin requests."

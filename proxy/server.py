@@ -24,7 +24,7 @@ from .bodies import limited_body, refused_body
 from .cors import Verdict
 from .edge_answers import edge_answer, error_answer
 from .forward import ForwardFailure, Upstream, UpstreamResponse, read_small_body
-from .headers import RequestHeaders, is_trusted, response_headers, upstream_request_headers
+from .headers import RequestHeaders, is_trusted, joined, response_headers, upstream_request_headers
 from .policy import Config
 from .protocol import EdgeHTTPServer, send_continue
 from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
@@ -105,8 +105,8 @@ class EdgeServer:
             method,
             raw_path,
             headers.getall("Origin", ()),
-            get("Access-Control-Request-Method") if preflight else None,
-            get("Access-Control-Request-Headers") if preflight else None,
+            joined(headers, "Access-Control-Request-Method") if preflight else None,
+            joined(headers, "Access-Control-Request-Headers") if preflight else None,
             get("Access-Control-Request-Private-Network") if preflight else None,
             client_scheme(snapshot.config.public_scheme, reported_schemes(headers), trusted),
             get("Host"),

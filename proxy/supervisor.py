@@ -1,13 +1,9 @@
 """``serve --workers N``: one parent supervising N worker processes on one listener.
 
-Every worker listens on the public address with SO_REUSEPORT, and the kernel spreads
-new connections over the workers by a hash of the connection. One socket inherited by
-every worker was measured first: its single accept queue is drained by whichever worker
-wakes first, and one worker took all 8 of 8 concurrent connections (and all 32 of a
-benchmark's), leaving the other idle. The cost of SO_REUSEPORT: connections queued on a
-worker that crashes, not yet accepted, are reset. The parent keeps the port reserved
-(bound, never listening, so the kernel hands it no connection) for the workers it
-restarts, and to learn the port when it is 0. The parent serves nothing itself; it
+Workers listen with SO_REUSEPORT (the kernel spreads connections by their hash; one
+inherited socket let one worker take 8 of 8 concurrent connections: README,
+"Workers"). The parent keeps the port bound but never listening, so it gets no
+connection, and serves nothing itself; it
 
 - validates the policy file before any worker sees it, then hands every worker the
   same snapshot of it (two-phase, see :mod:`proxy.control`): all workers move to the
@@ -29,6 +25,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -38,7 +35,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .control import ChannelClosed, Message, ParentChannel
+from .control import ChannelClosed, Message, ParentChannel, ask_to_stop
 from .loader import PolicyError
 from .policy import Config
 from .policyread import BoundedReader
@@ -314,6 +311,10 @@ class Supervisor:
     async def start(self) -> None:
         self.workers = [Worker(index) for index in range(self.options.workers)]
         for worker in self.workers:
+            if self._stopping.is_set():
+                # SIGTERM while starting: the workers not yet started never will be.
+                log.info("not starting workers %d and up: shutting down", worker.index)
+                break
             await self._spawn(worker)
 
     async def stopping(self) -> None:
@@ -344,22 +345,11 @@ class Supervisor:
         self._stopping.set()
 
     async def _ask_workers_to_stop(self, *, hurry: bool = False) -> None:
-        """Each worker drains on the channel's ``stop`` (SIGTERM where it has none):
-        a worker already signalled from outside must not read ours as a second signal."""
-
-        async def ask(worker: Worker) -> None:
-            process = worker.process
-            if process is None or process.returncode is not None:
-                return
-            try:
-                if worker.channel is None:
-                    raise ChannelClosed("no control channel")
-                await worker.channel.request({"op": "stop", "hurry": hurry}, STOP_REQUEST_TIMEOUT)
-            except (ChannelClosed, TimeoutError):
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-
-        await asyncio.gather(*(ask(worker) for worker in self.workers))
+        # Over the channel: a worker signalled from outside must not read ours as its second.
+        timeout = STOP_REQUEST_TIMEOUT
+        await asyncio.gather(
+            *(ask_to_stop(w.channel, w.process, hurry=hurry, timeout=timeout) for w in self.workers)
+        )
 
     async def drain(self) -> int:
         """Readiness is already false; returns the exit status for the parent."""
@@ -391,11 +381,7 @@ class Supervisor:
         return 0 if all(p.returncode in clean for p in processes) else 1
 
     def cleanup(self) -> None:
-        for path in sorted(self._state_dir.rglob("*"), reverse=True):
-            with contextlib.suppress(OSError):
-                path.unlink() if path.is_file() else path.rmdir()
-        with contextlib.suppress(OSError):
-            self._state_dir.rmdir()
+        shutil.rmtree(self._state_dir, ignore_errors=True)
 
 
 def _describe_status(status: int) -> str:

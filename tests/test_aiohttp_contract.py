@@ -4,7 +4,9 @@ aiohttp is pinned to 3.14 (pyproject.toml). If an upgrade moves one of these nam
 behaviours, a test here says which module needs attention:
 
 - proxy/protocol.py subclasses the connection handler and reads its internals;
-- proxy/edge_answers.py hands the handler a RawAnswer, which is no StreamResponse.
+- proxy/edge_answers.py hands the handler a RawAnswer, which is no StreamResponse;
+- proxy/relayed.py overrides two private steps of a response's head (nothing invented,
+  header bytes as the upstream sent them).
 
 (proxy/forward.py no longer reads aiohttp's wrapped exceptions: plain HTTP goes over
 the lean client, whose failures are its own types.)
@@ -15,7 +17,7 @@ from __future__ import annotations
 import inspect
 
 import aiohttp
-from aiohttp import web, web_protocol, web_request, web_server
+from aiohttp import http_writer, web, web_protocol, web_request, web_server
 from aiohttp.base_protocol import BaseProtocol
 
 from proxy.protocol import EdgeHTTPServer, EdgeRequestHandler
@@ -73,3 +75,17 @@ def test_handler_results_are_only_prepared_ended_and_asked_keep_alive() -> None:
     assert "self._keepalive = bool(resp.keep_alive)" in inspect.getsource(
         web_protocol.RequestHandler.start
     )
+
+
+# --- proxy/relayed.py -----------------------------------------------------------------
+
+
+def test_response_head_steps_relayed_overrides() -> None:
+    """RelayedResponse takes back what _prepare_headers invents (Server, Content-Type)
+    and replaces the serialised head _write_headers leaves in _headers_buf."""
+    prepare = inspect.getsource(web.StreamResponse._prepare_headers)
+    assert "hdrs.SERVER" in prepare and "hdrs.CONTENT_TYPE" in prepare
+    assert inspect.iscoroutinefunction(web.StreamResponse._write_headers)
+    write = inspect.getsource(web.StreamResponse._write_headers)
+    assert "write_headers(status_line, self._headers)" in write
+    assert "_headers_buf" in inspect.getsource(http_writer.StreamWriter.write_headers)

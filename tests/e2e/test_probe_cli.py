@@ -154,3 +154,34 @@ def test_an_unreachable_server_exits_2() -> None:
     assert "Connection refused" in result.stderr.replace("ConnectionRefusedError", "")
     with pytest.raises(ProbeError):
         probe("ftp://x/", origin=PAGE)
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "words"),
+    [
+        ("http://[::1", (), "is not an http:// or https:// URL"),  # was a traceback, exit 1
+        ("{base}", ("--method", "G ET"), "not a valid HTTP method"),
+        ("{base}", ("--header", "X Y: a"), "not a token"),
+        ("{userinfo}", (), "a URL that includes credentials"),
+    ],
+)
+def test_what_fetch_throws_for_exits_2_before_sending(
+    a: Recorder, url: str, args: tuple[str, ...], words: str
+) -> None:
+    """Red team: fetch() throws a TypeError for these, so nothing is sent and the probe
+    must say the arguments are wrong (exit 2): an unparsable URL was a traceback, the
+    others were sent as if a browser could."""
+    base = a.url("/x", h=ALLOW)
+    userinfo = base.replace("http://", "http://user:pw@", 1)
+    result = cli(url.format(base=base, userinfo=userinfo), "--origin", PAGE, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr
+    assert a.seen == []
+
+
+def test_a_redirect_to_a_location_that_is_no_url_is_a_network_error(a: Recorder) -> None:
+    """Red team: a readable redirect whose Location does not parse ended in a traceback."""
+    result = cli(a.url("/x", h=ALLOW, to="http://[::1", code="302"), "--origin", PAGE)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "verdict: blocked: net::ERR_INVALID_REDIRECT" in result.stdout

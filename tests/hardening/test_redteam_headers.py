@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import EdgeFactory, Upstream, start_upstream
 
-from .conftest import marker, raw_exchange, request_bytes
+from .conftest import HARDENING_POLICY, marker, raw_exchange, request_bytes
 
 ORIGIN = "http://localhost:3000"
 # The partner may read and create, never delete; it may send any header it likes.
@@ -78,3 +78,32 @@ def test_a_method_override_header_cannot_turn_a_post_into_a_delete(
             assert methods == ["POST"], (name, methods, responses[0].head)
     finally:
         factory.close()
+
+
+def test_every_access_control_request_field_of_a_preflight_is_read(
+    edge_factory: EdgeFactory,
+) -> None:
+    """A second ``Access-Control-Request-Headers`` field was never read (only the first
+    was), so a preflight asking for a header the route does not allow got 204; two
+    ``Access-Control-Request-Method`` fields (no browser's) were judged by the first."""
+    edge = edge_factory(HARDENING_POLICY)
+    base = [("Origin", "https://app.example.com")]
+    cases = [
+        ([("Access-Control-Request-Method", "PUT")], 204),  # the control
+        (
+            [
+                ("Access-Control-Request-Method", "PUT"),
+                ("Access-Control-Request-Headers", "content-type"),
+                ("Access-Control-Request-Headers", "x-not-allowed"),
+            ],
+            403,
+        ),
+        (
+            [("Access-Control-Request-Method", "PUT"), ("Access-Control-Request-Method", "PUT")],
+            403,
+        ),
+    ]
+    for extra, status in cases:
+        request = request_bytes("OPTIONS", "/api/items", [*base, *extra])
+        responses, _, raw = raw_exchange(edge.port, request)
+        assert responses and responses[0].status == status, (extra, raw[:200])

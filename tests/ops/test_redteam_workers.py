@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import aiohttp
 
+from proxy.loader import load_policy_text
+from proxy.supervisor import FleetOptions, Supervisor, Worker
 from tests.ops.fleet_harness import readyz, start_fleet, wait_ready
 from tests.ops.harness import ORIGIN_A, Variant
 from tests.support import Edge, EdgeFactory
@@ -92,3 +95,32 @@ async def test_a_second_sigterm_to_the_parent_still_cuts_every_drain_short(
     assert await asyncio.to_thread(edge.process.wait, 30) == 0
     for index in (0, 1):
         edge.stderr.wait_for(rf"worker {index} draining: cut short", 5)
+
+
+async def test_sigterm_while_workers_start_stops_starting_them(tmp_path: Path) -> None:
+    """The parent spawned all N workers before it looked at SIGTERM: with a large N
+    (a typo such as ``--workers 1000``) it kept forking long after being told to stop."""
+    config = load_policy_text(Variant(ORIGIN_A, 600).text(), "p.yaml")
+    options = FleetOptions(
+        workers=50,
+        config=config,
+        config_text=b"",
+        config_path=tmp_path / "p.yaml",
+        grace=1,
+        drain_delay=0,
+        worker_args=(),
+    )
+    supervisor = Supervisor(options, load=lambda: (config, b""))
+    spawned: list[int] = []
+
+    async def spawn(worker: Worker) -> None:  # no process: only the order of events
+        spawned.append(worker.index)
+        if len(spawned) == 3:
+            supervisor.request_stop("SIGTERM")
+
+    supervisor._spawn = spawn  # type: ignore[method-assign]
+    try:
+        await supervisor.start()
+    finally:
+        supervisor.cleanup()
+    assert spawned == [0, 1, 2]

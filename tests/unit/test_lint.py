@@ -132,3 +132,51 @@ def test_check_warns_for_an_origin_regex_that_lets_evilexample_in() -> None:
         "routes:\n  - path: /api/**\n    origins:\n      - regex: ^https://.*example\\.com$\n"
     )
     assert "p.yaml:4 routes[0].origins[0].regex: warning: '.*' right before 'example'" in text
+
+
+@pytest.mark.parametrize(
+    ("origin", "suffix"),
+    [
+        ('"https://*.com"', "com"),
+        ('"https://*.co.uk"', "co.uk"),
+        ('"https://*.github.io"', "github.io"),  # every GitHub Pages site
+        ('"http://*.herokuapp.com:8080"', "herokuapp.com"),
+        (r"{regex: '^https://.*\.com$'}", "com"),  # every .com site
+        (r"{regex: '^https://[a-z0-9-]+\.com$'}", "com"),
+        (r"{regex: '^https://[a-z0-9-]+\.vercel\.app$'}", "vercel.app"),
+        (r"{regex: '^https?://[^.]+\.(com|org)$'}", "com"),
+    ],
+)
+def test_an_origin_that_lets_any_name_under_a_public_suffix_in_is_warned_about(
+    origin: str, suffix: str
+) -> None:
+    """Red team: these let strangers' sites in (anyone registers a .com name or gets a
+    github.io subdomain), with credentials too, and check said nothing."""
+    text = warnings_of(
+        f"routes:\n  - path: /api/**\n    origins: [{origin}]\n    supports_credentials: true\n"
+    )
+    key = "routes[0].origins[0].regex" if "regex" in origin else "routes[0].origins[0]"
+    assert f"p.yaml:3 {key}: warning: lets every site under .{suffix} in" in text
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        '"https://*.example.com"',
+        '"https://app.github.io"',  # one exact host there is fine
+        r"{regex: '^https://[a-z]+\.example\.com$'}",
+        r"{regex: '(?i)^https://app\.example\.com$'}",  # flags first: still anchored
+        r"{regex: '^https://[^.]+\.example\.com(:[0-9]+)?$'}",  # a dot in a class is a dot
+        r"{regex: '^https://[\w.-]+\.example\.com$'}",
+    ],
+)
+def test_own_domain_origins_draw_no_origin_warning(origin: str) -> None:
+    text = warnings_of(
+        f"public_scheme: https\nroutes:\n  - path: /api/**\n    origins: [{origin}]\n"
+    )
+    assert "origins[0]" not in text, text
+
+
+def test_a_regex_matching_null_is_said_to_never_allow_it() -> None:
+    text = warnings_of("routes:\n  - path: /a\n    origins: [{regex: '^null$'}]\n")
+    assert 'warning: matches "null", but a regex never allows it' in text
