@@ -233,6 +233,16 @@ class Edge:
     def stop(self, timeout: float = 10.0) -> int:
         return _stop(self.process, timeout)
 
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """The exit status, once the process has exited *and* both pipes are read to
+        their end: the reader threads lag behind the process (more so on a loaded box),
+        so lines written just before the exit (the last access-log lines flushed at
+        exit, "stopped") may not be in ``lines`` yet when ``process.wait`` returns."""
+        status = self.process.wait(timeout)
+        self.stdout.wait_closed()
+        self.stderr.wait_closed()
+        return status
+
 
 def start_edge(
     config: Path,

@@ -63,7 +63,7 @@ async def test_allow_origin_serves_without_a_policy_file(
         assert again.headers["Access-Control-Allow-Origin"] == APP
         assert not absent.exists()
         edge.signal(signal.SIGTERM)
-        assert edge.process.wait(30) == 0
+        assert edge.wait_exit(30) == 0
     finally:
         edge.stop()
 

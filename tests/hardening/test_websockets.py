@@ -288,7 +288,7 @@ async def test_shutdown_closes_websockets_with_going_away(
         assert message.data == 1001
     await _until(lambda: ws_upstream.close_codes)
     assert ws_upstream.close_codes == [1001]
-    assert edge.process.wait(30) == 0
+    assert edge.wait_exit(30) == 0
     assert_no_tracebacks(edge)
 
 

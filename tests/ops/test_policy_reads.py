@@ -65,7 +65,7 @@ async def assert_still_serving(edge: Edge, variant: Variant) -> None:
 
 def stop_and_expect_zero(edge: Edge) -> None:
     edge.signal(signal.SIGTERM)
-    assert edge.process.wait(30) == 0, edge.stderr.text()[-2000:]
+    assert edge.wait_exit(30) == 0, edge.stderr.text()[-2000:]
 
 
 @pytest.mark.parametrize(("make", "kind"), BAD_PATHS, ids=["fifo", "dev-zero", "directory"])

@@ -45,7 +45,7 @@ async def test_sigterm_to_the_whole_process_group_exits_0(edge_factory: EdgeFact
     edge = start_fleet(edge_factory, Variant(ORIGIN_A, 600), "--no-access-log")
     await wait_ready(edge, 1)
     os.killpg(edge.process.pid, signal.SIGTERM)
-    status = await asyncio.to_thread(edge.process.wait, 30)
+    status = await asyncio.to_thread(edge.wait_exit, 30)
     assert status == 0, edge.stderr.text()[-3000:]
     assert edge.stderr.text().count(" stopped") >= 3, edge.stderr.text()[-3000:]
 
@@ -71,7 +71,7 @@ async def test_sigterm_to_the_process_group_lets_in_flight_requests_finish(
         os.killpg(edge.process.pid, signal.SIGTERM)
         results = await asyncio.gather(*requests, return_exceptions=True)
     assert results == [200] * 8, (results, edge.stderr.text()[-3000:])
-    assert await asyncio.to_thread(edge.process.wait, 30) == 0
+    assert await asyncio.to_thread(edge.wait_exit, 30) == 0
     assert "cutting the drain short" not in edge.stderr.text(), edge.stderr.text()[-3000:]
 
 
@@ -103,7 +103,7 @@ async def test_a_second_sigterm_to_the_parent_still_cuts_every_drain_short(
         edge.signal(signal.SIGTERM)
         results = await asyncio.gather(*requests, return_exceptions=True)
     assert 200 not in results, results
-    assert await asyncio.to_thread(edge.process.wait, 30) == 0
+    assert await asyncio.to_thread(edge.wait_exit, 30) == 0
     for index in (0, 1):
         edge.stderr.wait_for(rf"worker {index} draining: cut short", 5)
 

@@ -64,7 +64,7 @@ async def keep_alive_connection(edge: Edge) -> tuple[asyncio.StreamReader, async
 
 
 async def wait_exit(edge: Edge, timeout: float = 15.0) -> int:
-    return await asyncio.to_thread(edge.process.wait, timeout)
+    return await asyncio.to_thread(edge.wait_exit, timeout)
 
 
 async def test_sigterm_drains_twenty_slow_requests(roomy_edge_factory: EdgeFactory) -> None:
@@ -207,4 +207,4 @@ async def test_a_refused_body_never_sent_does_not_hold_up_the_drain(
     await wait_log(edge, r"stopped")
     # Waited for by an event (the log line), not a clock; --grace 30 would show here.
     assert not any("grace period over" in line for line in edge.stderr.lines)
-    assert await asyncio.to_thread(edge.process.wait, SAFETY) == 0
+    assert await asyncio.to_thread(edge.wait_exit, SAFETY) == 0
