@@ -125,9 +125,12 @@ class EdgeRequestHandler(RequestHandler):
         *,
         decide_refused: RefusedDecider,
         client_header_timeout: float,
+        client_send_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
+        self._send_timeout = client_send_timeout
+        self._send_timer: asyncio.TimerHandle | None = None
         # What is pipelined after an h2c/tcp Upgrade request is not lost (see parser_guard).
         self._parser = UpgradeSafeParser(self._parser)  # type: ignore[assignment]
         self._decide_refused = decide_refused
@@ -176,7 +179,41 @@ class EdgeRequestHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm_head_deadline()
+        self._disarm_send_deadline()
         super().connection_lost(exc)
+
+    # --- a client that stops reading ------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The client's socket is full: every answer (edge-made or relayed) waits for
+        it to drain, for at most ``timeouts.client_send`` without any progress."""
+        super().pause_writing()
+        if self._send_timeout and self._send_timer is None:
+            self._send_timer = self._loop.call_later(self._send_timeout, self._send_expired)
+
+    def resume_writing(self) -> None:
+        self._disarm_send_deadline()
+        super().resume_writing()
+
+    def _disarm_send_deadline(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_expired(self) -> None:
+        self._send_timer = None
+        if self._current_request is not None:
+            # A handler is writing (a relayed stream, a WebSocket): it bounds its own
+            # writes by timeouts.client_send and records why; look again later.
+            self._send_timer = self._loop.call_later(self._send_timeout or 1, self._send_expired)
+            return
+        log.info(
+            "closing a connection whose client read nothing for %g s while answers waited "
+            "(timeouts.client_send)",
+            self._send_timeout,
+        )
+        if self.transport is not None:
+            self.transport.abort()
 
     def eof_received(self) -> bool:  # type: ignore[override]  # asyncio allows a bool
         """A client that half-closes after sending its request (``shutdown(SHUT_WR)``)
@@ -326,11 +363,13 @@ class EdgeHTTPServer(web.Server):
         *,
         decide_refused: RefusedDecider,
         client_header_timeout: float,
+        client_send_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(guard_http_version(handler), **kwargs)
         self._decide_refused = decide_refused
         self._client_header_timeout = client_header_timeout
+        self._client_send_timeout = client_send_timeout
 
     async def close_connections(self, timeout: float) -> None:
         """aiohttp's own connection shutdown: idle keep-alive connections close at
@@ -345,5 +384,6 @@ class EdgeHTTPServer(web.Server):
             loop=self._loop,
             decide_refused=self._decide_refused,
             client_header_timeout=self._client_header_timeout,
+            client_send_timeout=self._client_send_timeout,
             **self._kwargs,
         )

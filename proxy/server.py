@@ -70,6 +70,7 @@ class EdgeServer:
             self.handle,
             decide_refused=self.decide_refused,
             client_header_timeout=timeouts.client_header,
+            client_send_timeout=timeouts.client_send,
             max_line_size=limits.max_header_bytes,
             max_field_size=limits.max_header_bytes,
             max_headers=limits.max_headers,

@@ -140,3 +140,34 @@ def test_pipelining_without_reading_keeps_memory_bounded(flood_edge: Edge, kind:
     assert sent < SEND_CAP, f"{kind}: the proxy never stopped reading the flooding client"
     # The proxy is still whole afterwards.
     assert _served(flood_edge.port)
+
+
+def test_a_client_that_never_reads_its_edge_answers_is_cut_off(edge_factory: EdgeFactory) -> None:
+    """Flow control stops the reading; ``timeouts.client_send`` then frees the connection
+    (and the socket buffers it pins) instead of holding it for ever."""
+    edge = edge_factory(POLICY.replace("keepalive: 120}", "keepalive: 120, client_send: 2}"))
+    request = FLOODS["preflight 204"]
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", edge.port))
+        sock.setblocking(False)
+        batch, sent = request * 500, 0
+        deadline = time.monotonic() + 60  # safety net: flow control stops us long before
+        while time.monotonic() < deadline:
+            try:
+                sent += sock.send(batch)
+            except BlockingIOError:
+                break  # the edge stopped reading
+        assert sent < SEND_CAP
+        edge.stderr.wait_for(r"read nothing for 2 s while answers waited", 30)
+        sock.settimeout(30)
+        closed = False
+        try:
+            while sock.recv(1 << 16):
+                pass
+            closed = True  # EOF
+        except ConnectionResetError:
+            closed = True
+        assert closed
+    assert _served(edge.port)
+    assert_no_tracebacks(edge)

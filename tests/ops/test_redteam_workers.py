@@ -16,15 +16,20 @@ from tests.ops.harness import ORIGIN_A, Variant
 from tests.support import Edge, EdgeFactory
 
 
+async def _in_flight(edge: Edge) -> list[int]:
+    """Each worker's count of requests in flight, as the parent's /readyz lists them."""
+    _, body = await readyz(edge)
+    workers = body["workers"]
+    assert isinstance(workers, list)
+    return [int(w["in_flight"]) for w in workers]
+
+
 async def _held(edge: Edge, count: int) -> None:
     """Until the workers hold ``count`` requests between them."""
 
     async def poll() -> None:
         while True:
-            _, body = await readyz(edge)
-            workers = body["workers"]
-            assert isinstance(workers, list)
-            if sum(int(w["in_flight"]) for w in workers) == count:
+            if sum(await _in_flight(edge)) == count:
                 return
             await asyncio.sleep(0.02)
 
@@ -85,8 +90,14 @@ async def test_a_second_sigterm_to_the_parent_still_cuts_every_drain_short(
                 await r.read()
                 return r.status
 
-        requests = [asyncio.create_task(slow()) for _ in range(4)]
-        await _held(edge, 4)
+        # SO_REUSEPORT spreads connections by a hash: four requests may all land on one
+        # worker, and an idle worker stops before the second signal. Add requests until
+        # every worker holds one (2 workers: 24 all on one worker is a 1-in-8-million).
+        requests: list[asyncio.Task[int]] = []
+        while len(requests) < 4 or min(await _in_flight(edge)) == 0:
+            assert len(requests) < 24, await _in_flight(edge)
+            requests.append(asyncio.create_task(slow()))
+            await _held(edge, len(requests))
         edge.signal(signal.SIGTERM)
         await asyncio.to_thread(edge.stderr.wait_for, r"waiting up to 15.0 s for", 10)
         edge.signal(signal.SIGTERM)
