@@ -6,7 +6,11 @@ Starts the same processes as the benchmark (gunicorn upstream, cors-edge without
 access log unless ``--access-log``), drives the scenario with wrk (or the aiohttp
 loader), records cors-edge with ``py-spy record --format raw`` and prints the
 functions with the most samples: own ("self") and including callees ("total").
-The raw collapsed stacks are kept next to the report for flame graphs.
+The raw collapsed stacks are kept next to the report for flame graphs. Last, the own
+samples per component (kernel system calls, the collector, aiohttp, cors-edge's modules):
+with ``--native`` the system calls and the collector show as themselves, without it
+they hide in the Python frame that made them (``Runner.run`` is then the event loop's C
+code, idle waiting included).
 """
 
 from __future__ import annotations
@@ -34,6 +38,51 @@ EDGE_FOR = {
     "post-4k": ("cors-edge", "post-4k"),
     "download": ("cors-edge", None),
 }
+
+
+# libc wrappers whose time is the kernel's (the system call itself); glibc's ``syscall``
+# is how libuv closes a socket. epoll_pwait with --native is the loop waiting: idle.
+_SYSCALLS = frozenset(
+    "read write writev readv recv recvfrom send sendto sendmsg recvmsg connect socket "  # noqa: SIM905
+    "close syscall accept accept4 shutdown getpid getsockopt setsockopt getpeername "
+    "getsockname epoll_ctl fcntl ioctl".split()
+)
+_IDLE = ("epoll_pwait", "epoll_wait")
+
+
+def component(frame: str) -> str:
+    """Which part of the process a leaf frame (``name (file:line)``) belongs to."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    if name in _IDLE:
+        return "idle (epoll_pwait)"
+    if name in _SYSCALLS and "libc" in path:
+        return "kernel: syscall() (libuv: close)" if name == "syscall" else f"kernel: {name}"
+    if name.startswith("gc_") or name == "collect":
+        return "cyclic garbage collector"
+    if path.startswith("proxy/") or "/proxy/" in path:
+        return "cors-edge: " + path.rsplit("proxy/", 1)[-1]
+    for part in ("aiohttp", "asyncio", "multidict", "yarl", "prometheus_client", "uvloop"):
+        if part in path:
+            return f"{part} (Python)" if path.endswith(".py") else f"{part} (C)"
+    if path.endswith(".py"):
+        return "other Python: " + path.rsplit("/", 1)[-1]
+    return "interpreter, libc and C extensions"
+
+
+def components(raw: Path) -> str:
+    """Own samples per component, as shares of the busy ones (idle shown apart)."""
+    shares: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = stack.split(";")[1:]
+        if frames:
+            shares[component(frames[-1])] += int(count_text)
+    idle = shares.pop("idle (epoll_pwait)", 0)
+    busy = sum(shares.values()) or 1
+    lines = [f"{busy} busy samples, {idle} idle", "", "busy % component (own samples)"]
+    lines += [f"{100 * n / busy:6.1f}  {name}" for name, n in shares.most_common(25)]
+    return "\n".join(lines)
 
 
 def summarise(raw: Path, top: int) -> str:
@@ -113,6 +162,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"# cors-edge profile: {args.scenario}  (collapsed stacks: {raw})\n")
     print(summarise(raw, args.top))
+    print("\n" + components(raw))
     return 0
 
 

@@ -53,6 +53,43 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+README_MARKERS = ("<!-- benchmark-targets:start -->", "<!-- benchmark-targets:end -->")
+
+
+def targets_table(results: RunResults) -> list[str]:
+    rows = []
+    for check in results.checks:
+        verdict = {True: "PASS", False: "MISS", None: "n/a"}[check.passed]
+        ratio = "-" if check.ratio is None else f"{check.ratio:.2f}"
+        rows.append([check.name, check.goal, check.measured, ratio, verdict])
+    return _table(["target", "goal", "measured", "ratio", "result"], rows)
+
+
+def readme_block(results: RunResults) -> str:
+    """What a full run puts in the README: when, where, how loaded, and the targets."""
+    s = results.settings
+    lines = [
+        f"Latest run: {s.get('date', '?')} on {s.get('cpus', '?')} CPUs, mode "
+        f"`{s.get('mode', '?')}`, {s.get('rounds', '?')} alternated rounds of "
+        f"{s.get('duration', '?')} s, {s.get('connections', '?')} connections, loader "
+        f"{s.get('loaders', '?')}; `{s.get('command', '')}` at revision {s.get('revision', '?')}"
+        f" ({'; '.join(n for n in results.notes if n.startswith('1-minute load'))}).",
+        "",
+        *targets_table(results),
+    ]
+    return "\n".join(lines)
+
+
+def replace_readme_block(text: str, block: str) -> str:
+    """``text`` with the block between :data:`README_MARKERS` replaced by ``block``."""
+    start, end = README_MARKERS
+    head, found, rest = text.partition(start)
+    _, found_end, tail = rest.partition(end)
+    if not found or not found_end:
+        raise ValueError(f"README.md has no {start} ... {end} block")
+    return f"{head}{start}\n{block}\n{end}{tail}"
+
+
 def markdown(results: RunResults) -> str:
     s = results.settings
     out = [
@@ -74,12 +111,7 @@ def markdown(results: RunResults) -> str:
     ]
     if results.checks:
         out += ["## Targets", ""]
-        rows = []
-        for check in results.checks:
-            verdict = {True: "PASS", False: "MISS", None: "n/a"}[check.passed]
-            ratio = "-" if check.ratio is None else f"{check.ratio:.2f}"
-            rows.append([check.name, check.goal, check.measured, ratio, verdict])
-        out += _table(["target", "goal", "measured", "ratio", "result"], rows)
+        out += targets_table(results)
         out += [
             "",
             "Ratios: for `>=` goals measured/reference (higher is better); for `<=`/`<` "

@@ -72,6 +72,7 @@ METHOD_OVERRIDE_HEADERS = frozenset(
 )
 
 _ALWAYS_DROPPED = HOP_BY_HOP | METHOD_OVERRIDE_HEADERS
+_UNTRUSTED_DROPPED = _ALWAYS_DROPPED | ROUTING_HEADERS
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -91,6 +92,28 @@ def joined(headers: RequestHeaders, name: str) -> str | None:
     if not values:
         return None
     return values[0] if len(values) == 1 else ", ".join(values)
+
+
+# The dropped-name sets for each Connection field list seen, per base set: a handful in
+# practice (close, keep-alive, Upgrade), so a request does a dict look-up instead of
+# splitting the field and building a set. Bounded, as the values come from clients.
+_DROPPED_MAX = 256
+_dropped_sets: dict[tuple[frozenset[str], tuple[str, ...]], frozenset[str]] = {}
+
+
+def _dropped(base: frozenset[str], headers: CIMultiDictProxy[str]) -> frozenset[str]:
+    """``base`` plus the names the ``Connection`` fields list (hop-by-hop for this one
+    message)."""
+    values = tuple(headers.getall("Connection", ()))
+    if not values:
+        return base
+    key = (base, values)
+    dropped = _dropped_sets.get(key)
+    if dropped is None:
+        if len(_dropped_sets) >= _DROPPED_MAX:
+            _dropped_sets.clear()
+        dropped = _dropped_sets[key] = base | connection_tokens(headers)
+    return dropped
 
 
 def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
@@ -115,10 +138,7 @@ def upstream_request_headers(
     reach the application as routing or trust input (gunicorn takes ``SCRIPT_NAME``
     and ``PATH_INFO`` headers from its front proxy, which is us).
     """
-    always = _ALWAYS_DROPPED
-    dropped = always | connection_tokens(headers) if "Connection" in headers else always
-    if not trusted_peer:
-        dropped = dropped | ROUTING_HEADERS
+    dropped = _dropped(_ALWAYS_DROPPED if trusted_peer else _UNTRUSTED_DROPPED, headers)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         lower = name.lower()
@@ -161,7 +181,7 @@ def response_headers(
     """Upstream response headers minus hop-by-hop, ``CORS-Edge-*`` (cors-edge's own: an
     upstream's must never pass for the edge's) and (unless ``keep_cors``, for shadow
     mode) ``Access-Control-*``."""
-    dropped = HOP_BY_HOP | connection_tokens(headers) if "Connection" in headers else HOP_BY_HOP
+    dropped = _dropped(HOP_BY_HOP, headers)
     return [
         (name, value)
         for name, value in headers.items()

@@ -45,7 +45,7 @@ from .policy import Config
 from .policyread import BoundedReader, PolicySource
 from .protocol import EdgeHTTPServer
 from .records import Observer, PolicyHolder
-from .runtime import install_event_loop_policy, keep_freed_memory
+from .runtime import install_event_loop_policy, keep_freed_memory, tune_collector
 from .server import EdgeServer
 
 log = logging.getLogger("cors_edge")
@@ -356,10 +356,9 @@ class Service:
         except BaseException:
             await self._close()  # nothing was served: no drain to do
             raise
-        watcher: asyncio.Task[None] | None = None
+        tune_collector()  # the collections requests trigger skip all of start-up's
+        watcher = asyncio.create_task(self.watch()) if self.options.watch else None
         try:
-            if self.options.watch:
-                watcher = asyncio.create_task(self.watch())
             await self._stopping.wait()
         finally:
             if watcher is not None:

@@ -334,14 +334,21 @@ async def _stream(
     """Send the head, then relay the body piece by piece. Each write may wait at most
     ``send_timeout`` (``timeouts.client_send``) for the client to read: a client that
     stops reading would otherwise hold the upstream worker writing to us for ever."""
+    # One timeout, armed for each write and disarmed while the upstream is awaited: a
+    # timeout() per chunk looked the loop up 3 times, each a getpid() on Python 3.11.
+    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(send_timeout):
+        async with asyncio.timeout_at(loop.time() + send_timeout) as deadline:
             await response.prepare(request)
-        while chunk := await upstream_response.next_chunk():
-            async with asyncio.timeout(send_timeout):
+            while True:
+                deadline.reschedule(None)
+                chunk = await upstream_response.next_chunk()
+                if not chunk:
+                    break
+                deadline.reschedule(loop.time() + send_timeout)
                 await response.write(chunk)
-            record.bytes_sent += len(chunk)
-        async with asyncio.timeout(send_timeout):
+                record.bytes_sent += len(chunk)
+            deadline.reschedule(loop.time() + send_timeout)
             await response.write_eof()
     except TimeoutError:
         record.error = RequestError(ErrorKind.CLIENT_SEND_TIMEOUT)

@@ -98,6 +98,7 @@ class UpstreamPool:
         self._slots = 0  # connections open or being opened
         self._waiters: deque[asyncio.Future[UpstreamConnection | None]] = deque()
         self._literal = target.unix_path is None and target.literal  # parsed once, not per connect
+        self._authority = target.authority  # likewise, not per request
         self._addresses: list[tuple[str, int]] = []
         self._resolved_at = -DNS_TTL
         self._closed = False
@@ -143,7 +144,7 @@ class UpstreamPool:
             headers,
             body,
             expect=expect_continue and streamed,
-            authority=self.target.authority,
+            authority=self._authority,
         )
         may_retry = method in IDEMPOTENT and not streamed
         fresh = False

@@ -51,3 +51,15 @@ def test_smoke_run_produces_a_results_table(tmp_path: Path) -> None:
     measured = {sample["loader"] for s in series for sample in s["samples"]}
     assert measured == set(loaders), series
     assert (tmp_path / "results.png").stat().st_size > 0
+
+
+def test_a_full_run_has_its_block_in_the_readme() -> None:
+    from benchmarks import report
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    replaced = report.replace_readme_block(readme, "NEW TABLE")
+    start, end = report.README_MARKERS
+    assert f"{start}\nNEW TABLE\n{end}" in replaced
+    assert replaced.count(start) == 1 and len(replaced) < len(readme) + 20
+    with pytest.raises(ValueError):
+        report.replace_readme_block("no markers here", "x")

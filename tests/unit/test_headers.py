@@ -118,3 +118,35 @@ def test_response_headers_drop_an_upstreams_cors_edge_headers() -> None:
         headers(("cors-edge-decision", "allowed; route=x"), ("X-Cors-Edge", "1"), ("A", "b"))
     )
     assert kept == [("X-Cors-Edge", "1"), ("A", "b")]
+
+
+def test_the_names_connection_lists_are_dropped_per_message_not_remembered() -> None:
+    """The dropped sets are memoised per Connection field list: a later message with
+    another list (or none) drops its own names, never the previous message's."""
+    first = outgoing(("Host", "a"), ("Connection", "X-Secret"), ("X-Secret", "1"), ("X-Other", "2"))
+    assert "X-Secret" not in first and first["X-Other"] == "2"
+    second = outgoing(("Host", "a"), ("Connection", "X-Other"), ("X-Secret", "1"), ("X-Other", "2"))
+    assert second["X-Secret"] == "1" and "X-Other" not in second
+    third = outgoing(("Host", "a"), ("X-Secret", "1"), ("X-Other", "2"))
+    assert third["X-Secret"] == "1" and third["X-Other"] == "2"
+    answer = response_headers(
+        headers(("Connection", "X-Other"), ("X-Secret", "1"), ("X-Other", "2"))
+    )
+    assert answer == [("X-Secret", "1")]
+
+
+def test_a_trusted_peer_keeps_routing_headers_whatever_connection_says() -> None:
+    """Trusted and untrusted peers drop different sets for the same Connection list."""
+    pairs = (("Host", "a"), ("Connection", "keep-alive"), ("X-Forwarded-Prefix", "/app"))
+    assert "X-Forwarded-Prefix" not in outgoing(*pairs)
+    assert outgoing(*pairs, trusted=True)["X-Forwarded-Prefix"] == "/app"
+    assert "X-Forwarded-Prefix" not in outgoing(*pairs)
+
+
+def test_the_dropped_set_memo_stays_bounded() -> None:
+    from proxy import headers as module
+
+    for n in range(module._DROPPED_MAX * 2):
+        out = outgoing(("Host", "a"), ("Connection", f"X-H{n}"), (f"X-H{n}", "1"), ("X-K", "2"))
+        assert f"X-H{n}" not in out and out["X-K"] == "2"
+    assert len(module._dropped_sets) <= module._DROPPED_MAX

@@ -29,3 +29,29 @@ def test_uvloop_is_installed_when_importable() -> None:
 
     assert install_event_loop_policy() == "uvloop"
     assert isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy)
+
+
+@pytest.fixture
+def restore_collector() -> Iterator[None]:
+    import gc
+
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+@pytest.mark.usefixtures("restore_collector")
+def test_the_collector_skips_start_up_objects_and_collects_young_ones_less_often() -> None:
+    import gc
+
+    from proxy.runtime import YOUNG_THRESHOLD, tune_collector
+
+    older = gc.get_threshold()[1:]
+    frozen = tune_collector()
+    assert frozen == gc.get_freeze_count() > 1000  # the modules imported so far, at least
+    assert gc.get_threshold() == (YOUNG_THRESHOLD, *older)
+    cycle: list[object] = []
+    cycle.append(cycle)  # garbage made after the freeze is still collected
+    del cycle
+    assert gc.collect() >= 1
