@@ -1,7 +1,9 @@
 """``serve --workers 2`` against ``--workers 1``, side by side in one alternated run.
 
-The upstream is cheap and keep-alive (the bare aiohttp ``web.Server`` of
-``bare_server.py``), so that the proxy, not the application, is what one core limits.
+The upstream is cheap and keep-alive, so that the proxy, not the application, is what
+one core limits: nginx answering a fixed ``pong`` when nginx is on PATH (about 8 µs of
+CPU per request), else the bare aiohttp ``web.Server`` of ``bare_server.py`` (about
+35 µs, which on 2 cores leaves a second worker little room).
 Rounds alternate the two contenders (1 2 1 2 ...); the table shows medians with
 [min-max] and the ratio of the medians. The result replaces the block between the
 ``workers-benchmark`` markers in the README.
@@ -21,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.load import LoadSpec, run_load, wrk_binary
-from benchmarks.targets import REPO, Supervisor
+from benchmarks.targets import HOST, REPO, Service, Supervisor, free_port, nginx_binary
 
 ORIGIN = "http://localhost:3000"
 POLICY = """\
@@ -42,13 +44,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+NGINX_PONG = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  server {{
+    listen {host}:{port};
+    location / {{ return 200 "pong"; }}
+  }}
+}}
+"""
+
+
+def cheap_upstream(services: Supervisor, workdir: Path) -> tuple[Service, str]:
+    binary = nginx_binary()
+    if binary is None:
+        return services.bare_aiohttp("upstream", "lowlevel"), "bare aiohttp web.Server"
+    prefix = workdir / "nginx"
+    prefix.mkdir()
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_PONG.format(prefix=prefix, host=HOST, port=port))
+    argv = [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    return services.spawn("upstream", argv, port=port), "nginx (fixed pong)"
+
+
 def measure(args: argparse.Namespace, workdir: Path) -> tuple[str, dict[int, list[float]]]:
     loader = "wrk" if wrk_binary() else "aiohttp"
     config = workdir / "policies.yaml"
     config.write_text(POLICY)
     results: dict[int, list[float]] = {1: [], 2: []}
     with Supervisor(workdir) as services:
-        upstream = services.bare_aiohttp("upstream", "lowlevel")
+        upstream, args.upstream_kind = cheap_upstream(services, workdir)
         edges = {
             count: services.cors_edge(
                 f"cors-edge-w{count}", upstream, config, extra_args=("--workers", str(count))
@@ -79,8 +111,8 @@ def render(args: argparse.Namespace, loader: str, results: dict[int, list[float]
     return "\n".join(
         [
             f"`python -m benchmarks.workers` ({args.rounds} alternated rounds of "
-            f"{args.duration:g} s, {args.connections} connections, loader {loader}, a "
-            "keep-alive bare aiohttp upstream, this 2-core machine):",
+            f"{args.duration:g} s, {args.connections} connections, loader {loader}, "
+            f"keep-alive upstream {args.upstream_kind}, this 2-core machine):",
             "",
             "| cors-edge | requests/s, median [min-max] |",
             "|---|---|",
