@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.hardening.faultserver import FaultServer
 from tests.support import DROP, Edge, EdgeFactory, Upstream, extend_policy
 
 # The base policy with other origins: exact, subdomain-wildcard and regex with
@@ -274,3 +275,11 @@ def wait_for(predicate: object, timeout: float = 5.0, interval: float = 0.05) ->
             return True
         time.sleep(interval)
     return bool(predicate())  # type: ignore[operator]
+
+
+@pytest.fixture(scope="module")
+def fault() -> Iterator[FaultServer]:
+    """A raw upstream with canned misbehaviours, one per test module that asks for it."""
+    server = FaultServer().start()
+    yield server
+    server.stop()

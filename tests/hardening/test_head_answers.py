@@ -35,13 +35,6 @@ FOLLOW = request_bytes("GET", "/ok", [("X-Test-Marker", "follow"), ("Connection"
 
 
 @pytest.fixture(scope="module")
-def fault() -> Iterator[FaultServer]:
-    server = FaultServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def head_edge(
     tmp_path_factory: pytest.TempPathFactory, upstream: object, fault: FaultServer
 ) -> Iterator[Edge]:

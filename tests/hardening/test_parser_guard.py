@@ -27,13 +27,6 @@ routes:
 
 
 @pytest.fixture(scope="module")
-def fault() -> Iterator[FaultServer]:
-    server = FaultServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def guard_edge(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, fault: FaultServer
 ) -> Iterator[Edge]:

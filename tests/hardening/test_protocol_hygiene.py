@@ -52,13 +52,6 @@ FAMILY = [
 
 
 @pytest.fixture(scope="module")
-def fault() -> Iterator[FaultServer]:
-    server = FaultServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def edges(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, fault: FaultServer
 ) -> Iterator[dict[str, Edge]]:

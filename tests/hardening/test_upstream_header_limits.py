@@ -24,13 +24,6 @@ routes:
 ORIGIN = ("Origin", "https://app.example.com")
 
 
-@pytest.fixture(scope="module")
-def fault() -> Iterator[FaultServer]:
-    server = FaultServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def fault_edges(edge_factory: EdgeFactory, fault: FaultServer) -> Iterator[EdgeFactory]:
     yield edge_factory
