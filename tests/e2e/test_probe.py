@@ -7,26 +7,10 @@ tests/browser/test_probe_vs_chromium.py; the command line is test_probe_cli.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from proxy.probe import probe
-from tests.e2e.recorder import ALLOW, PAGE, Recorder, start_recorder
-
-
-@pytest.fixture
-def a() -> Iterator[Recorder]:
-    recorder = start_recorder("127.0.0.1")
-    yield recorder
-    recorder.close()
-
-
-@pytest.fixture
-def b() -> Iterator[Recorder]:
-    recorder = start_recorder("localhost")  # another origin than a's (host and port)
-    yield recorder
-    recorder.close()
+from tests.e2e.recorder import ALLOW, PAGE, Recorder
 
 
 def test_origin_becomes_null_after_a_cross_origin_hop_and_authorization_is_dropped(

@@ -9,27 +9,12 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from proxy.probe import ProbeError, probe
-from tests.e2e.recorder import ALLOW, PAGE, Recorder, start_recorder
+from tests.e2e.recorder import ALLOW, PAGE, Recorder
 from tests.support import REPO
-
-
-@pytest.fixture
-def a() -> Iterator[Recorder]:
-    recorder = start_recorder("127.0.0.1")
-    yield recorder
-    recorder.close()
-
-
-@pytest.fixture
-def b() -> Iterator[Recorder]:
-    recorder = start_recorder("localhost")  # another origin than a's (host and port)
-    yield recorder
-    recorder.close()
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
