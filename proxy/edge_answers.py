@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import cast
 
@@ -89,34 +90,93 @@ class RawAnswer:
 
 def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamResponse:
     """The answer for a decision made at the edge (204, 400 or 403)."""
-    status = verdict.status or 400
-    body = b"" if status == 204 else _BODIES.get(verdict.decision, b'{"error": "refused"}')
     if request.version != HttpVersion11:
+        status = verdict.status or 400
+        body = b"" if status == 204 else _body(verdict)
         response = _aiohttp_answer(verdict, status, body)
         if _unread_body(request):
             response.force_close()
         return response
     keep_alive = request.keep_alive and not _unread_body(request)
+    answer = early_answer(verdict, head_only=request.method == "HEAD", keep_alive=keep_alive)
+    if answer is None:
+        raise ValueError("edge_answer() is for verdicts answered at the edge")
+    # aiohttp's handler only uses the parts RawAnswer has (see the module docstring).
+    return cast(web.StreamResponse, RawAnswer(answer.status, answer.data(), keep_alive))
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyAnswer:
+    """A verdict's whole keep-alive HTTP/1.1 answer but its ``Date`` line, and what a
+    request record says of it (see :meth:`proxy.server.EdgeServer.answer_early`)."""
+
+    verdict: Verdict  # kept, so that its id stays its own while cached
+    before_date: bytes
+    after_date: bytes
+    status: int
+    decision: str
+    route: str | None
+
+    def data(self) -> bytes:
+        return b"".join((self.before_date, _HttpDate.current(), self.after_date))
+
+
+# (id(verdict), head_only, keep_alive) -> (the verdict, kept so that its id stays its
+# own while cached; its answer, or None when it is not the edge's).
+_ANSWERS: dict[tuple[int, bool, bool], tuple[Verdict, EarlyAnswer | None]] = {}
+_ANSWERS_KEPT = 4096
+
+
+def early_answer(
+    verdict: Verdict, *, head_only: bool, keep_alive: bool = True
+) -> EarlyAnswer | None:
+    """The answer for a verdict answered at the edge, ``None`` for one that is forwarded
+    (shadow routes forward everything). Built once per verdict: verdicts come from the
+    snapshot's cache, so a site's few preflights reuse a few answers."""
+    key = (id(verdict), head_only, keep_alive)
+    known = _ANSWERS.get(key)
+    if known is None or known[0] is not verdict:
+        if len(_ANSWERS) >= _ANSWERS_KEPT:
+            _ANSWERS.clear()  # a new snapshot's verdicts: start over, bounded
+        known = _ANSWERS[key] = (verdict, _early_answer(verdict, head_only, keep_alive))
+    return known[1]
+
+
+def _early_answer(verdict: Verdict, head_only: bool, keep_alive: bool) -> EarlyAnswer | None:
+    route = verdict.route
+    if not verdict.answered_at_edge or (route is not None and route.shadow):
+        return None
+    before_date, after_date = _answer_parts(verdict, head_only, keep_alive)
+    return EarlyAnswer(
+        verdict,
+        before_date,
+        after_date,
+        verdict.status or 400,
+        verdict.decision.value,
+        route.name if route is not None else None,
+    )
+
+
+def _answer_parts(verdict: Verdict, head_only: bool, keep_alive: bool) -> tuple[bytes, bytes]:
+    status = verdict.status or 400
+    body = b"" if status == 204 else _body(verdict)
     lines = [f"HTTP/1.1 {status} {_REASONS[status]}\r\n"]
     lines.extend(f"{name}: {value}\r\n" for name, value in verdict.answer_headers())
     if body:
         lines.append(
             f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
         )
-        if request.method == "HEAD":
+        if head_only:
             # The head a GET would get, never a body (RFC 9112 §6.3): a keep-alive
             # client would read it as the next response.
             body = b""
     if not keep_alive:
         lines.append("Connection: close\r\n")
-    head = "".join(lines).encode("latin-1")
-    answer = RawAnswer(
-        status,
-        b"".join((head, _HttpDate.current(), b"Server: cors-edge\r\n\r\n", body)),
-        keep_alive,
-    )
-    # aiohttp's handler only uses the parts RawAnswer has (see the module docstring).
-    return cast(web.StreamResponse, answer)
+    return "".join(lines).encode("latin-1"), b"Server: cors-edge\r\n\r\n" + body
+
+
+def _body(verdict: Verdict) -> bytes:
+    return _BODIES.get(verdict.decision, b'{"error": "refused"}')
 
 
 def _unread_body(request: web.BaseRequest) -> bool:

@@ -1,6 +1,6 @@
 """aiohttp's request parser, kept from losing what is pipelined after an unswitched Upgrade
 (and noting whether a connection ever sent a byte past ASCII, so that only then are
-its header bytes checked for UTF-8 by :func:`proxy.protocol.request_refusal`).
+its header bytes checked for UTF-8 by :func:`proxy.refusals.head_refusal`).
 
 llhttp pauses after any request carrying ``Connection: upgrade`` + ``Upgrade``. For
 ``websocket`` aiohttp switches protocols and keeps the bytes after the request as
@@ -24,6 +24,8 @@ to aiohttp 3.14; ``tests/hardening/test_parser_guard.py`` checks it over sockets
 from __future__ import annotations
 
 from typing import Any
+
+from aiohttp.streams import EMPTY_PAYLOAD
 
 # "pgrade" / "PGRADE" find Upgrade, upgrade and UPGRADE (a header name or token);
 # the last bytes of the previous read catch one split across two reads.
@@ -59,6 +61,10 @@ class UpgradeSafeParser:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    def message_consumed(self) -> None:
+        # Called once per request: spelled out, as __getattr__ costs a failed lookup.
+        self._inner.message_consumed()
+
     def feed_data(self, data: bytes) -> tuple[Any, bool, bytes]:
         if not self.non_ascii and not data.isascii():
             self.non_ascii = True
@@ -66,12 +72,15 @@ class UpgradeSafeParser:
         if self._body_left or self._armed or (chunked is not None and not chunked.is_eof()):
             return self._feed_in_pieces(data)
         payload = self._payload
-        between_requests = payload is None or payload.is_eof()
-        if between_requests and (_has_mark(data) or _has_mark(self._last + data[:_KEEP])):
+        between_requests = payload is None or payload is EMPTY_PAYLOAD or payload.is_eof()
+        # (_has_mark spelled out: this runs for every read.)
+        if between_requests and (
+            b"pgrade" in data or b"PGRADE" in data or _has_mark(self._last + data[:_KEEP])
+        ):
             return self._feed_in_pieces(data)
         # else: a request body in progress, not scanned (uploads keep their speed); an
         # upgrade request pipelined right behind it in the same read is left as it was.
-        self._remember_end(data)
+        self._last = data[-_KEEP:] if len(data) >= _KEEP else (self._last + data)[-_KEEP:]
         result = self._inner.feed_data(data)
         if result[0]:
             self._payload = result[0][-1][1]

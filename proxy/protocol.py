@@ -1,14 +1,19 @@
 """The edge's HTTP/1 connection handling: aiohttp's low-level server, hardened.
 
 aiohttp's :class:`~aiohttp.web_protocol.RequestHandler` parses requests well, but
-three things the edge needs it does not do on its own:
+four things the edge needs it does not do on its own:
 
 - a request head that does not complete within ``timeouts.client_header`` closes
   the connection (slowloris): aiohttp only has an idle keep-alive timer;
 - a request refused by the parser (oversized header or request line, too many
   headers, malformed syntax, smuggling attempts) is answered 431 / 414 / 400 with
   the CORS headers the route grants where they can be told, instead of a bare 400;
-- such a refusal is logged as one line, never as a traceback.
+- such a refusal is logged as one line, never as a traceback;
+- a plain request the edge answers itself (a preflight, mostly) is answered as soon
+  as it is parsed, without the task, request and response objects aiohttp would
+  make for it (:mod:`proxy.early_answers`; the server decides, through
+  :meth:`proxy.server.EdgeServer.answer_early`). Such a connection keeps its own
+  keep-alive timer, as aiohttp's counts from the last request it handled.
 
 A refused head is decided like any request, by the server's own call
 (:meth:`proxy.server.EdgeServer.decide_refused`, handed in as ``decide_refused``),
@@ -17,8 +22,8 @@ and answered by :func:`proxy.edge_answers.error_answer`.
 This is the one module on the server side that uses aiohttp's private API: it
 subclasses ``aiohttp.web_protocol.RequestHandler`` and reads or overrides its
 internals (``_request_count``, ``_waiter``, ``_force_close``, ``_upgraded``,
-``_messages``, ``_current_request``, ``_loop``, the ``_ErrInfo`` messages the parser
-queues, ``handle_error``, ``eof_received``, ``data_received``), reads ``web.Server``'s
+``_messages``, ``_current_request``, ``_loop``, ``_parser``, the ``_ErrInfo`` messages
+the parser queues, ``handle_error``, ``eof_received``, ``data_received``), reads ``web.Server``'s
 ``_loop`` and ``_kwargs``, writes ``100 Continue`` through the undocumented
 ``request.writer``, and drives the undocumented ``web.Server.pre_shutdown``.
 aiohttp is pinned to 3.14 (``pyproject.toml``); ``tests/test_aiohttp_contract.py``
@@ -29,75 +34,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import HttpVersion10, HttpVersion11, web
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp import HttpVersion11, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
 from .cors import Verdict
+from .early_answers import EarlyAnswerParser
 from .edge_answers import SERVER, error_answer
 from .parser_guard import UpgradeSafeParser
+from .refusals import MESSAGES, head_refusal, parse_refused_head, refusal_status
 
 log = logging.getLogger("cors_edge")
 
 # The bytes of a refused request head kept to find its route and Origin (bounded).
 _HEAD_KEEP = 16 * 1024
-_REQUEST_LINE = re.compile(rb"([A-Z]{1,20}) (/[\x21-\x7e]*) HTTP/1\.[01]\r\n")
-_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\x20-\x7e]*?)[ \t]*\r\n")
-_TOO_MANY_HEADERS = "Too many headers"
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # method, raw path, header lines, peer address -> the verdict (the server's own call).
 RefusedDecider = Callable[[str, str, CIMultiDictProxy[str], str | None], Verdict]
+# a parsed request, peer address -> its whole answer, or None (the server's own call).
+EarlyAnswerer = Callable[[RawRequestMessage, str | None], bytes | None]
 
 
-def refusal_status(exc: BaseException | None, head: bytes, max_line_size: int) -> int:
-    """The status for a request the parser refused: 414, 431 or 400."""
-    if isinstance(exc, LineTooLong):
-        # The request line is the first line: if it is the long one, the target is.
-        end = head.find(b"\n")
-        return 414 if end == -1 or end > max_line_size else 431
-    if isinstance(exc, HttpProcessingError) and _TOO_MANY_HEADERS in (exc.message or ""):
-        return 431
-    return 400
-
-
-@dataclass(frozen=True, slots=True)
-class RefusedHead:
-    """What can be told of a refused request head: its request line and the complete,
-    well-formed header lines before the one at fault."""
-
-    method: str
-    raw_path: str
-    headers: CIMultiDictProxy[str]
-
-
-def parse_refused_head(head: bytes) -> RefusedHead | None:
-    """Read a refused head, or ``None`` when anything about it is unclear.
-
-    Only a well-formed request line with an origin-form target counts; a folded
-    header line means the last value is not what it seems, so nothing counts.
-    """
-    line = _REQUEST_LINE.match(head)
-    if line is None:
-        return None
-    headers: CIMultiDict[str] = CIMultiDict()
-    position = line.end()
-    while True:
-        header = _HEADER_LINE.match(head, position)
-        if header is None:
-            if head[position : position + 1] in (b" ", b"\t"):
-                return None  # a folded line
-            break
-        headers.add(header[1].decode("ascii"), header[2].decode("ascii"))
-        position = header.end()
-    target = line[2].decode("ascii")
-    return RefusedHead(line[1].decode("ascii"), target.split("?", 1)[0], CIMultiDictProxy(headers))
+def peer_address(transport: asyncio.BaseTransport) -> str | None:
+    """The client's IP address, ``None`` when it has none (a UNIX socket)."""
+    peername = transport.get_extra_info("peername")
+    if isinstance(peername, tuple) and peername:
+        return str(peername[0])
+    return None
 
 
 async def send_continue(request: web.BaseRequest) -> None:
@@ -109,13 +78,6 @@ async def send_continue(request: web.BaseRequest) -> None:
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
-_MESSAGES = {
-    400: "malformed request refused by cors-edge",
-    414: "request target too long",
-    431: "request header fields too large or too many",
-}
-
-
 class EdgeRequestHandler(RequestHandler):
     """One client connection: aiohttp's handler plus a request-head deadline."""
 
@@ -124,15 +86,26 @@ class EdgeRequestHandler(RequestHandler):
         manager: web.Server,
         *,
         decide_refused: RefusedDecider,
+        answer_early: EarlyAnswerer | None,
         client_header_timeout: float,
         client_send_timeout: float | None = None,
+        keepalive_timeout: float = 75.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(manager, **kwargs)
+        super().__init__(manager, keepalive_timeout=keepalive_timeout, **kwargs)
         self._send_timeout = client_send_timeout
         self._send_timer: asyncio.TimerHandle | None = None
         # What is pipelined after an h2c/tcp Upgrade request is not lost (see parser_guard).
-        self._parser = UpgradeSafeParser(self._parser)  # type: ignore[assignment]
+        self._guard = UpgradeSafeParser(self._parser)
+        self._parser = self._guard  # type: ignore[assignment]
+        if answer_early is not None:
+            self._parser = EarlyAnswerParser(self._guard, self._answer_early)  # type: ignore[assignment]
+        self._answerer = answer_early
+        self._peer: str | None = None
+        self._idle_timeout = keepalive_timeout
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_until = 0.0  # keep-alive after early answers: close when idle past this
+        self._idle_count = 0  # requests parsed at the last early answer
         self._decide_refused = decide_refused
         self._head_timeout = client_header_timeout
         self._head_timer: asyncio.TimerHandle | None = None
@@ -143,8 +116,57 @@ class EdgeRequestHandler(RequestHandler):
     @property
     def saw_non_ascii(self) -> bool:
         """Whether any byte past ASCII arrived on this connection (see parser_guard)."""
-        parser = self._parser
-        return not isinstance(parser, UpgradeSafeParser) or parser.non_ascii
+        return self._guard.non_ascii
+
+    # --- answers written as requests are parsed (proxy/early_answers.py) --------
+
+    def _answer_early(self, message: RawRequestMessage) -> bool:
+        """Answer ``message`` now if the connection and the request allow it."""
+        waiter, transport = self._waiter, self.transport
+        if (
+            waiter is None
+            or waiter.done()  # aiohttp is (or is about to be) busy with a request
+            or self._messages
+            or self.writing_paused
+            or transport is None
+            or transport.is_closing()
+            or message.version != HttpVersion11
+            or message.should_close
+            or message.upgrade
+            or head_refusal(
+                message.version, message.headers, message.raw_headers, self._guard.non_ascii
+            )
+        ):
+            return False
+        if self._peer is None:
+            self._peer = peer_address(transport)
+        assert self._answerer is not None
+        try:
+            data = self._answerer(message, self._peer)
+        except Exception:  # never lose a request to a bug here: aiohttp's way answers it
+            log.exception("could not answer a request early")
+            return False
+        if data is None:
+            return False
+        transport.write(data)
+        self._request_count += 1
+        self._idle_count = self._request_count
+        # aiohttp's keep-alive timer counts from its last request: stop it; this
+        # connection's own (below) counts from now.
+        self.keep_alive(True)
+        self._idle_until = self._loop.time() + self._idle_timeout
+        if self._idle_timer is None:
+            self._idle_timer = self._loop.call_at(self._idle_until, self._idle_expired)
+        return True
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if self._request_count != self._idle_count:
+            return  # a request went aiohttp's way since: its keep-alive timer governs
+        if self._loop.time() < self._idle_until:
+            self._idle_timer = self._loop.call_at(self._idle_until, self._idle_expired)
+        elif self._waiter is not None and not self._waiter.done() and not self._messages:
+            self.force_close()  # idle for the keep-alive timeout
 
     # --- request-head deadline ------------------------------------------------
 
@@ -179,6 +201,9 @@ class EdgeRequestHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm_head_deadline()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self._disarm_send_deadline()
         super().connection_lost(exc)
 
@@ -235,19 +260,25 @@ class EdgeRequestHandler(RequestHandler):
         return True
 
     def data_received(self, data: bytes) -> None:
-        waiting = self._waiter is not None and not self._waiter.done()
-        if data and waiting and not self._upgraded:
-            # Between requests: these bytes start (or continue) a request head.
-            self._arm_head_deadline()
-        if len(self._head_bytes) < _HEAD_KEEP and not self._upgraded:
-            self._head_bytes += data[: _HEAD_KEEP - len(self._head_bytes)]
+        upgraded = self._upgraded
+        waiting = not upgraded and self._waiter is not None and not self._waiter.done()
         before = self._request_count
+        kept = self._head_bytes  # the start of the head being received, from earlier reads
         super().data_received(data)
         if self._request_count != before:
             self._disarm_head_deadline()
-            if any(isinstance(message, _ErrInfo) for message, _ in self._messages):
-                self._refused_head = bytes(self._head_bytes)  # for handle_error()
-            self._head_bytes.clear()
+            if self._messages and any(
+                isinstance(message, _ErrInfo) for message, _ in self._messages
+            ):
+                self._refused_head = (bytes(kept) + data)[:_HEAD_KEEP]  # for handle_error()
+            kept.clear()
+            return
+        # No request head completed: these bytes start (or continue) one, which must
+        # arrive within timeouts.client_header. (A head read whole arms no timer.)
+        if not upgraded and len(kept) < _HEAD_KEEP:
+            kept += data[: _HEAD_KEEP - len(kept)]
+        if data and waiting:
+            self._arm_head_deadline()
 
     # --- parser refusals ------------------------------------------------------
 
@@ -285,7 +316,7 @@ class EdgeRequestHandler(RequestHandler):
         # request it hands over for a refused head is a placeholder.
         head_only = head.startswith(b"HEAD ")
         response = error_answer(
-            verdict, status, _MESSAGES.get(status, "refused"), head_only=head_only
+            verdict, status, MESSAGES.get(status, "refused"), head_only=head_only
         )
         response.force_close()
         return response
@@ -297,56 +328,21 @@ class EdgeRequestHandler(RequestHandler):
         return self._decide_refused(refused.method, refused.raw_path, refused.headers, peer)
 
 
-_HTTP_VERSIONS = frozenset({HttpVersion10, HttpVersion11})
-# uri-host [":" port] (RFC 3986 §3.2.2): an IP literal or a reg-name, never userinfo.
-_HOSTS_SEEN: dict[str, bool] = {}
-_HOSTS_KEPT = 1024
-_HOST = re.compile(r"(?:\[[0-9A-Za-z:.%~_-]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
-
-
-def request_refusal(request: web.BaseRequest) -> str | None:
-    """Why a request the parser accepted is still refused with 400, or ``None``.
-
-    - HTTP/0.9 (or any version but 1.0 and 1.1): llhttp reads ``GET /path\\r\\n``
-      (say, a target with a CR LF injected) as an HTTP/0.9 request.
-    - A ``Host`` that is not ``host[:port]`` (RFC 9110 §7.2): userinfo
-      (``user@host``), a path, spaces; each hop may read those differently.
-    - Header bytes that are not UTF-8 (obs-text such as Latin-1): the parser keeps
-      them as surrogates that cannot go upstream unchanged, so they are refused
-      rather than silently dropped or rewritten.
-    """
-    version = request.version
-    if version not in _HTTP_VERSIONS:
-        return f"HTTP/{version.major}.{version.minor} request"
-    host = request.headers.get("Host")
-    if host is not None:
-        valid = _HOSTS_SEEN.get(host)
-        if valid is None:
-            valid = _HOST.fullmatch(host) is not None
-            if len(_HOSTS_SEEN) < _HOSTS_KEPT:  # hosts repeat: the check runs once each
-                _HOSTS_SEEN[host] = valid
-        if not valid:
-            return "Host header that is not host[:port]"
-    # Only a connection that ever sent a byte past ASCII needs its headers read.
-    if getattr(request.protocol, "saw_non_ascii", True):
-        for name, value in request.raw_headers:
-            if not value.isascii():
-                try:
-                    value.decode("utf-8")
-                except UnicodeDecodeError:
-                    return f"{name.decode('ascii', 'replace')} header with bytes that are not UTF-8"
-    return None
-
-
 def guard_http_version(handler: Handler) -> Handler:
     """Refuse what the parser lets through but the edge never forwards (see
-    :func:`request_refusal`) with 400 and a close."""
+    :func:`proxy.refusals.head_refusal`) with 400 and a close."""
 
     async def guarded(request: web.BaseRequest) -> web.StreamResponse:
-        refusal = request_refusal(request)
+        refusal = head_refusal(
+            request.version,
+            request.headers,
+            request.raw_headers,
+            # Only a connection that ever sent a byte past ASCII needs its headers read.
+            getattr(request.protocol, "saw_non_ascii", True),
+        )
         if refusal is not None:
             log.warning("refused a request from %s with 400: %s", request.remote, refusal)
-            response = error_answer(None, 400, _MESSAGES[400])
+            response = error_answer(None, 400, MESSAGES[400])
             response.force_close()
             return response
         return await handler(request)
@@ -362,12 +358,14 @@ class EdgeHTTPServer(web.Server):
         handler: Handler,
         *,
         decide_refused: RefusedDecider,
+        answer_early: EarlyAnswerer | None = None,
         client_header_timeout: float,
         client_send_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(guard_http_version(handler), **kwargs)
         self._decide_refused = decide_refused
+        self._answer_early = answer_early
         self._client_header_timeout = client_header_timeout
         self._client_send_timeout = client_send_timeout
 
@@ -383,6 +381,7 @@ class EdgeHTTPServer(web.Server):
             self,
             loop=self._loop,
             decide_refused=self._decide_refused,
+            answer_early=self._answer_early,
             client_header_timeout=self._client_header_timeout,
             client_send_timeout=self._client_send_timeout,
             **self._kwargs,

@@ -1,4 +1,5 @@
-"""The responses an upstream answer is relayed in: aiohttp's, minus what it would invent.
+"""The responses an upstream answer is relayed in: aiohttp's, minus what it would invent;
+and :func:`relay_stream`, which relays a streamed body under ``timeouts.client_send``.
 
 aiohttp completes every response head it sends: a ``Server: Python/… aiohttp/…``
 banner when there is no ``Server``, and ``Content-Type: application/octet-stream``
@@ -21,10 +22,14 @@ test_relayed.py`` checks the bytes on the wire.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
+
+from .forward import ForwardFailure, UpstreamResponse
+from .records import ErrorKind, RequestError, RequestRecord
 
 _INVENTED = (hdrs.SERVER, hdrs.CONTENT_TYPE)
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # as aiohttp's own serialiser
@@ -74,3 +79,50 @@ class RelayedStreamResponse(_AsRelayed):
 
 class RelayedResponse(_AsRelayed, web.Response):
     """A small relayed answer sent in one write: its head is the upstream's."""
+
+
+async def relay_stream(
+    request: web.BaseRequest,
+    upstream_response: UpstreamResponse,
+    response: web.StreamResponse,
+    record: RequestRecord,
+    send_timeout: float,
+) -> web.StreamResponse:
+    """Send the head, then relay the body piece by piece. Each write may wait at most
+    ``send_timeout`` (``timeouts.client_send``) for the client to read: a client that
+    stops reading would otherwise hold the upstream worker writing to us for ever."""
+    # One timeout, armed for each write and disarmed while the upstream is awaited: a
+    # timeout() per chunk looked the loop up 3 times, each a getpid() on Python 3.11.
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout_at(loop.time() + send_timeout) as deadline:
+            await response.prepare(request)
+            while True:
+                deadline.reschedule(None)
+                chunk = await upstream_response.next_chunk()
+                if not chunk:
+                    break
+                deadline.reschedule(loop.time() + send_timeout)
+                await response.write(chunk)
+                record.bytes_sent += len(chunk)
+            deadline.reschedule(loop.time() + send_timeout)
+            await response.write_eof()
+    except TimeoutError:
+        record.error = RequestError(ErrorKind.CLIENT_SEND_TIMEOUT)
+        _abort(request)
+    except ForwardFailure as failure:
+        # Headers are gone already; abort so the client sees a broken response,
+        # never a truncated "success".
+        record.error = failure.error
+        _abort(request)
+    except OSError:  # aiohttp's ClientConnectionResetError is one too
+        # Only a write to the client fails this way: the user went away (closed the
+        # tab, cancelled the download). Not an upstream failure.
+        record.error = RequestError(ErrorKind.CLIENT_ABORTED)
+        _abort(request)
+    return response
+
+
+def _abort(request: web.BaseRequest) -> None:
+    if request.transport is not None:
+        request.transport.abort()

@@ -70,6 +70,6 @@ def client_scheme(
             return None
         return forwarded
     assumed = public_scheme or LISTENER_SCHEME
-    if any(scheme != assumed for scheme in reported):
+    if reported and any(scheme != assumed for scheme in reported):
         return None
     return assumed

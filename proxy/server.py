@@ -12,23 +12,23 @@ more (the ``100 Continue`` line, the connection handler) is in :mod:`proxy.proto
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 
 from aiohttp import HttpVersion11, web
+from aiohttp.http_parser import RawRequestMessage
 from multidict import CIMultiDict
 
 from .bodies import limited_body, refused_body
 from .cors import Verdict
-from .edge_answers import edge_answer, error_answer
+from .edge_answers import early_answer, edge_answer, error_answer
 from .forward import ForwardFailure, Upstream, UpstreamResponse, read_small_body
 from .headers import RequestHeaders, is_trusted, joined, response_headers, upstream_request_headers
 from .policy import Config
-from .protocol import EdgeHTTPServer, send_continue
-from .records import ErrorKind, Observer, PolicyHolder, RequestError, RequestRecord, Snapshot
-from .relayed import RelayedResponse, RelayedStreamResponse
+from .protocol import EdgeHTTPServer, peer_address, send_continue
+from .records import Observer, PolicyHolder, RequestRecord, Snapshot
+from .relayed import RelayedResponse, RelayedStreamResponse, relay_stream
 from .sameorigin import client_scheme, reported_schemes
 from .shadow import ShadowLog, judge
 from .websocket import (
@@ -69,6 +69,7 @@ class EdgeServer:
         return EdgeHTTPServer(
             self.handle,
             decide_refused=self.decide_refused,
+            answer_early=self.answer_early,
             client_header_timeout=timeouts.client_header,
             client_send_timeout=timeouts.client_send,
             max_line_size=limits.max_header_bytes,
@@ -165,11 +166,43 @@ class EdgeServer:
         finally:
             self.in_flight -= 1
             record.total_ms = (time.perf_counter() - started) * 1000
-            for observer in self.observers:
-                try:
-                    observer(record)
-                except Exception:  # an observer must never break a response
-                    log.exception("request observer failed")
+            self._observe(record)
+
+    def answer_early(self, message: RawRequestMessage, peer: str | None) -> bytes | None:
+        """The whole answer to a parsed request the edge answers itself, or ``None`` to
+        have it handled as any other (:meth:`handle`). Called by :mod:`proxy.protocol` for
+        plain HTTP/1.1 keep-alive requests without a body, before aiohttp builds a
+        request object: the same decision and record as :meth:`handle` would make."""
+        started = time.perf_counter()
+        snapshot = self.holder.snapshot
+        headers = message.headers
+        trusted = is_trusted(peer, snapshot.config.trust_forwarded_from)
+        method, raw_target = message.method, message.path
+        verdict = self.decide(snapshot, method, raw_target.split("?", 1)[0], headers, trusted)
+        answer = early_answer(verdict, head_only=method == "HEAD")
+        if answer is None:
+            return None
+        record = RequestRecord(
+            method=method,
+            path=raw_target,
+            route=answer.route,
+            origin=verdict.origin or headers.get("Origin"),
+            decision=answer.decision,
+            status=answer.status,
+            bytes_sent=0,
+            upstream_ms=None,
+            total_ms=(time.perf_counter() - started) * 1000,
+            generation=snapshot.generation,
+        )
+        self._observe(record)
+        return answer.data()
+
+    def _observe(self, record: RequestRecord) -> None:
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:  # an observer must never break a response
+                log.exception("request observer failed")
 
     async def _forward(
         self,
@@ -297,7 +330,7 @@ class EdgeServer:
         ):
             response.force_close()
         send_timeout = self.holder.current.timeouts.client_send
-        return await _stream(request, upstream_response, response, record, send_timeout)
+        return await relay_stream(request, upstream_response, response, record, send_timeout)
 
     def _judge_shadow(
         self,
@@ -324,53 +357,6 @@ class EdgeServer:
             self.shadow_log(route, request.method, request.raw_path, origin or "", judgement)
 
 
-async def _stream(
-    request: web.BaseRequest,
-    upstream_response: UpstreamResponse,
-    response: web.StreamResponse,
-    record: RequestRecord,
-    send_timeout: float,
-) -> web.StreamResponse:
-    """Send the head, then relay the body piece by piece. Each write may wait at most
-    ``send_timeout`` (``timeouts.client_send``) for the client to read: a client that
-    stops reading would otherwise hold the upstream worker writing to us for ever."""
-    # One timeout, armed for each write and disarmed while the upstream is awaited: a
-    # timeout() per chunk looked the loop up 3 times, each a getpid() on Python 3.11.
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout_at(loop.time() + send_timeout) as deadline:
-            await response.prepare(request)
-            while True:
-                deadline.reschedule(None)
-                chunk = await upstream_response.next_chunk()
-                if not chunk:
-                    break
-                deadline.reschedule(loop.time() + send_timeout)
-                await response.write(chunk)
-                record.bytes_sent += len(chunk)
-            deadline.reschedule(loop.time() + send_timeout)
-            await response.write_eof()
-    except TimeoutError:
-        record.error = RequestError(ErrorKind.CLIENT_SEND_TIMEOUT)
-        _abort(request)
-    except ForwardFailure as failure:
-        # Headers are gone already; abort so the client sees a broken response,
-        # never a truncated "success".
-        record.error = failure.error
-        _abort(request)
-    except OSError:  # aiohttp's ClientConnectionResetError is one too
-        # Only a write to the client fails this way: the user went away (closed the
-        # tab, cancelled the download). Not an upstream failure.
-        record.error = RequestError(ErrorKind.CLIENT_ABORTED)
-        _abort(request)
-    return response
-
-
-def _abort(request: web.BaseRequest) -> None:
-    if request.transport is not None:
-        request.transport.abort()
-
-
 def _failed(verdict: Verdict, failure: ForwardFailure, record: RequestRecord) -> web.Response:
     """The answer for a forwarded request that failed before its response began."""
     record.error = failure.error
@@ -392,9 +378,4 @@ def _listener_host(request: web.BaseRequest) -> str:
 
 def _peer(request: web.BaseRequest) -> str | None:
     transport = request.transport
-    if transport is None:
-        return None
-    peername = transport.get_extra_info("peername")
-    if isinstance(peername, tuple) and peername:
-        return str(peername[0])
-    return None
+    return peer_address(transport) if transport is not None else None

@@ -50,6 +50,23 @@ def test_connection_handler_internals_protocol_relies_on() -> None:
     assert issubclass(EdgeRequestHandler, web_protocol.RequestHandler)
 
 
+def test_what_early_answers_rely_on() -> None:
+    """proxy/early_answers.py and EdgeRequestHandler's early way: the parser pauses
+    after MAX_MSG_QUEUE_SIZE messages in flight until message_consumed() frees a slot,
+    bodiless requests come with the shared EMPTY_PAYLOAD, and keep_alive() stops the
+    handler's keep-alive timer (tests/unit/test_early_answers.py: the behaviour)."""
+    from aiohttp.streams import EMPTY_PAYLOAD
+
+    assert web_protocol.MAX_MSG_QUEUE_SIZE == 32
+    start = inspect.getsource(web_protocol.RequestHandler.start)
+    assert "self._parser.message_consumed()" in start
+    assert "self._keepalive_handle = loop.call_at(" in start
+    keep_alive = inspect.getsource(web_protocol.RequestHandler.keep_alive)
+    assert "self._keepalive_handle.cancel()" in keep_alive
+    assert isinstance(web_protocol.RequestHandler.writing_paused, property)
+    assert EMPTY_PAYLOAD.is_eof()
+
+
 def test_low_level_server_internals_protocol_relies_on() -> None:
     init = inspect.getsource(web_server.Server.__init__)
     assert "self._kwargs = kwargs" in init and "self._loop = " in init

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -90,3 +91,31 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def read_responses(
+    reader: asyncio.StreamReader, count: int, heads_only: tuple[int, ...] = ()
+) -> list[bytes]:
+    """``count`` responses: each a head and its Content-Length body, but the ones at
+    ``heads_only`` (answers to HEAD)."""
+    out = []
+    for index in range(count):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+        body = b""
+        if length and index not in heads_only:
+            body = await reader.readexactly(int(length[1]))
+        out.append(head + body)
+    return out
+
+
+async def exchange_many(
+    port: int, data: bytes, count: int, heads_only: tuple[int, ...] = ()
+) -> list[bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        async with asyncio.timeout(10):
+            return await read_responses(reader, count, heads_only)
+    finally:
+        writer.close()

@@ -1,115 +1,111 @@
-"""proxy/protocol.py: refusal statuses, and what a refused request head is granted.
+"""proxy/protocol.py: the connection handler's early way, over real sockets in front of
+the real Flask app: which requests it offers to the server's early answer, what a
+failure there costs (nothing), and the keep-alive timer of connections it answers.
 
-A refused head is decided by the server's own call (the verdict cache of the snapshot
-in force, the client's real scheme); the aiohttp internals protocol.py relies on are
-pinned in tests/test_aiohttp_contract.py.
+Parser refusals and the head deadline are tested in tests/hardening (test_protocol_abuse,
+test_slow_clients); the refused-head parsing in test_refusals.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
+import asyncio
 
-from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+import pytest
+from aiohttp.http_parser import RawRequestMessage
 
-from proxy.cors import Decision, Verdict
-from proxy.forward import Upstream
-from proxy.loader import load_policy_text
-from proxy.policy import Config
-from proxy.protocol import parse_refused_head, refusal_status
-from proxy.records import PolicyHolder
 from proxy.server import EdgeServer
-from tests.hardening.conftest import HARDENING_POLICY
+from tests.support import Upstream
 
-POLICIES = load_policy_text(HARDENING_POLICY)
+from .inprocess import exchange_many, read_responses, running_edge
 
-
-def edge(config: Config = POLICIES) -> EdgeServer:
-    """An edge server that is never started: deciding needs no upstream."""
-    upstream = Upstream(config.upstream, config.timeouts, config.limits)
-    return EdgeServer(PolicyHolder(config), upstream)
-
-
-EDGE = edge()
-
-
-def verdict(head: bytes, server: EdgeServer = EDGE, peer: str = "127.0.0.1") -> Verdict | None:
-    refused = parse_refused_head(head)
-    if refused is None:
-        return None
-    return server.decide_refused(refused.method, refused.raw_path, refused.headers, peer)
+POLICY = """
+timeouts: {keepalive: 0.6}
+routes:
+  - path: /api/**
+    origins: [http://localhost:3000]
+    methods: [GET, POST, PUT]
+"""
+PREFLIGHT = (
+    b"OPTIONS /api/items HTTP/1.1\r\nHost: edge\r\nOrigin: http://localhost:3000\r\n"
+    b"Access-Control-Request-Method: PUT\r\n\r\n"
+)
+FORWARDED_GET = b"GET /api/items HTTP/1.1\r\nHost: edge\r\nOrigin: http://localhost:3000\r\n\r\n"
 
 
-def _headers(head: bytes) -> dict[str, str]:
-    decided = verdict(head)
-    return dict(decided.answer_headers()) if decided is not None else {}
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        PREFLIGHT.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        PREFLIGHT.replace(b"Host: edge\r\n", b"Host: edge\r\nConnection: close\r\n"),
+        PREFLIGHT.replace(b"Host: edge\r\n", b"Host: edge\r\nContent-Length: 2\r\n") + b"{}",
+        PREFLIGHT.replace(b"Host: edge\r\n", b"Host: a@edge\r\n"),
+    ],
+    ids=["http10", "connection-close", "with-body", "refused-host"],
+)
+async def test_what_is_not_plain_goes_aiohttps_way(
+    upstream: Upstream, early_calls: list[bool], request_bytes: bytes
+) -> None:
+    async with running_edge(POLICY, upstream.url) as edge:
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(request_bytes)
+        async with asyncio.timeout(10):
+            answer = await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+    assert early_calls == []  # never offered to the server's early answer
+    expected = b"400" if b"a@edge" in request_bytes else b"204"
+    assert answer.split(b" ", 2)[1] == expected
 
 
-def test_refusal_status() -> None:
-    long_target = b"GET /" + b"a" * 9000
-    assert refusal_status(LineTooLong(b"x", 8190), long_target, 8190) == 414
-    assert refusal_status(LineTooLong(b"x", 8190), b"GET / HTTP/1.1\r\nX: aaaa", 8190) == 431
-    assert refusal_status(BadHttpMessage("Too many headers received"), b"", 8190) == 431
-    assert refusal_status(BadHttpMessage("Duplicate 'Host' header found."), b"", 8190) == 400
-    assert refusal_status(None, b"", 8190) == 400
+async def test_a_failing_early_answer_loses_no_request(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: EdgeServer, message: RawRequestMessage, peer: str | None) -> bytes:
+        raise RuntimeError("a bug in the early way")
+
+    monkeypatch.setattr(EdgeServer, "answer_early", broken)
+    async with running_edge(POLICY, upstream.url) as edge:
+        [answer] = await exchange_many(edge.port, PREFLIGHT, 1)
+    assert answer.startswith(b"HTTP/1.1 204 ")
+    assert "could not answer a request early" in caplog.text
 
 
-def test_refused_heads_grant_what_the_route_grants() -> None:
-    head = b"GET /api/items HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\nX-Big: aaa"
-    assert _headers(head) == {
-        "Access-Control-Allow-Origin": "https://app.example.com",
-        "Access-Control-Allow-Credentials": "true",
-        "Access-Control-Expose-Headers": "X-Total-Count",
-        "Vary": "Origin",
-    }
-    assert _headers(b"GET /public/x HTTP/1.1\r\nOrigin: https://evil.com\r\nX: a") == {
-        "Access-Control-Allow-Origin": "*"
-    }
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            return await reader.read(1) == b""
+    except TimeoutError:
+        return False
 
 
-def test_refused_heads_grant_nothing_when_unclear() -> None:
-    for head in [
-        b"GET /api/items HTTP/1.1\r\nOrigin: https://evil.com\r\nX: a",  # refused origin
-        b"GET /api/items HTTP/1.1\r\nOrigin: https://app.example.com\r\n .evil.com\r\nX: a",
-        b"GET /api/items HTTP/1.1\r\nOrigin: https://app.example.com\r\n"
-        b"Origin: https://app.example.com\r\nX: a",  # two Origin headers
-        b"GET http://evil/api/items HTTP/1.1\r\nOrigin: https://app.example.com\r\n",
-        b"GET /public/../api/items HTTP/1.1\r\nOrigin: https://app.example.com\r\n",
-        b"xyz /api/items HTTP/1.1\r\nOrigin: https://app.example.com\r\n",
-        b"body bytes, not a request line",
-        b"",
-    ]:
-        assert {k for k in _headers(head) if k.startswith("Access-Control-")} == set(), head
+async def test_a_connection_idle_after_early_answers_closes_at_the_keepalive_timeout(
+    upstream: Upstream,
+) -> None:
+    async with running_edge(POLICY, upstream.url) as edge:
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        try:
+            for _ in range(3):  # each answer restarts the 0.6 s keep-alive
+                writer.write(PREFLIGHT)
+                await read_responses(reader, 1)
+                assert not await _closed_within(reader, 0.35)
+            assert await _closed_within(reader, 2.0)
+        finally:
+            writer.close()
 
 
-def test_a_refused_preflight_is_answered_as_the_request_itself() -> None:
-    head = (
-        b"OPTIONS /api/items HTTP/1.1\r\nOrigin: https://app.example.com\r\n"
-        b"Access-Control-Request-Method: PUT\r\nX: a"
-    )
-    decided = verdict(head)
-    assert decided is not None and decided.decision is Decision.ALLOWED
-    assert "Access-Control-Allow-Methods" not in dict(decided.answer_headers())
-
-
-def test_refused_heads_are_decided_with_the_clients_real_scheme() -> None:
-    trusting = edge(
-        dataclasses.replace(POLICIES, trust_forwarded_from=(ipaddress.ip_network("10.0.0.0/8"),))
-    )
-    head = (
-        b"GET /api/items HTTP/1.1\r\nHost: edge.test\r\nOrigin: https://edge.test\r\n"
-        b"X-Forwarded-Proto: https\r\nX-Big: aaa"
-    )
-    trusted = verdict(head, trusting, peer="10.1.2.3")
-    assert trusted is not None and trusted.decision is Decision.SAME_ORIGIN
-    untrusted = verdict(head, trusting, peer="192.0.2.1")  # its X-Forwarded-Proto is ignored
-    assert untrusted is not None and untrusted.decision is Decision.BLOCKED
-
-
-def test_refused_heads_go_through_the_snapshots_verdict_cache() -> None:
-    server = edge()
-    head = b"GET /api/items HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\nX: a"
-    first, second = verdict(head, server), verdict(head, server)
-    assert first is not None and first is second  # the cached verdict, not a new decision
-    server.holder.swap(POLICIES)
-    assert verdict(head, server) is not first  # a new generation brings a new cache
+async def test_a_forwarded_requests_keepalive_timer_does_not_close_a_busy_connection(
+    upstream: Upstream,
+) -> None:
+    """aiohttp's keep-alive timer, started after the forwarded request, would close the
+    connection 0.6 s later though early answers kept it busy."""
+    async with running_edge(POLICY, upstream.url) as edge:
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        try:
+            writer.write(FORWARDED_GET)
+            await read_responses(reader, 1)
+            for _ in range(5):  # 1 s of early answers, 0.2 s apart
+                await asyncio.sleep(0.2)
+                writer.write(PREFLIGHT)
+                [answer] = await read_responses(reader, 1)
+                assert answer.startswith(b"HTTP/1.1 204 ")
+        finally:
+            writer.close()
