@@ -30,6 +30,8 @@ from aiohttp.streams import EMPTY_PAYLOAD
 # "pgrade" / "PGRADE" find Upgrade, upgrade and UPGRADE (a header name or token);
 # the last bytes of the previous read catch one split across two reads.
 _KEEP = len("pgrade")
+# The last byte of a read that may end in the start of a mark ("p" … "pgrad", any case).
+_MARK_STARTS = frozenset(bytes([byte]) for byte in b"pgradPGRAD")
 
 
 def _has_mark(data: bytes) -> bool:
@@ -73,9 +75,12 @@ class UpgradeSafeParser:
             return self._feed_in_pieces(data)
         payload = self._payload
         between_requests = payload is None or payload is EMPTY_PAYLOAD or payload.is_eof()
-        # (_has_mark spelled out: this runs for every read.)
+        # (_has_mark spelled out: this runs for every read. A mark can only span two
+        # reads if the previous one ended in the start of one.)
         if between_requests and (
-            b"pgrade" in data or b"PGRADE" in data or _has_mark(self._last + data[:_KEEP])
+            b"pgrade" in data
+            or b"PGRADE" in data
+            or (self._last[-1:] in _MARK_STARTS and _has_mark(self._last + data[:_KEEP]))
         ):
             return self._feed_in_pieces(data)
         # else: a request body in progress, not scanned (uploads keep their speed); an
