@@ -16,7 +16,8 @@ before the next request is taken (flow control: memory stays bounded however man
 requests a client pipelines without reading). An answer to ``HEAD`` has no body.
 
 Reliance on aiohttp internals (undocumented behaviour, not private names):
-:class:`RawAnswer` stands in for a ``web.StreamResponse`` although it is none, because
+:class:`RawAnswer` (also the small relayed answers of :func:`proxy.relayed.small_answer`)
+stands in for a ``web.StreamResponse`` although it is none, because
 aiohttp 3.14's connection handler only asks a handler's result for ``prepare()``,
 ``write_eof()``, ``keep_alive`` (and ``status`` for logging, which is off here).
 ``tests/test_aiohttp_contract.py`` pins that, and ``tests/unit/test_edge_answers.py``
@@ -48,7 +49,7 @@ _BODIES = {
 SERVER = "cors-edge"
 
 
-class _HttpDate:
+class HttpDate:
     """The ``Date`` header line, formatted once per second."""
 
     second = -1
@@ -94,10 +95,10 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
         status = verdict.status or 400
         body = b"" if status == 204 else _body(verdict)
         response = _aiohttp_answer(verdict, status, body)
-        if _unread_body(request):
+        if unread_body(request):
             response.force_close()
         return response
-    keep_alive = request.keep_alive and not _unread_body(request)
+    keep_alive = request.keep_alive and not unread_body(request)
     answer = early_answer(verdict, head_only=request.method == "HEAD", keep_alive=keep_alive)
     if answer is None:
         raise ValueError("edge_answer() is for verdicts answered at the edge")
@@ -118,7 +119,7 @@ class EarlyAnswer:
     route: str | None
 
     def data(self) -> bytes:
-        return b"".join((self.before_date, _HttpDate.current(), self.after_date))
+        return b"".join((self.before_date, HttpDate.current(), self.after_date))
 
 
 # (id(verdict), head_only, keep_alive) -> (the verdict, kept so that its id stays its
@@ -179,7 +180,7 @@ def _body(verdict: Verdict) -> bytes:
     return _BODIES.get(verdict.decision, b'{"error": "refused"}')
 
 
-def _unread_body(request: web.BaseRequest) -> bool:
+def unread_body(request: web.BaseRequest) -> bool:
     """Whether the request still has body bytes to come that the edge will never read.
 
     A refused request's body is not wanted, and a client that sent ``Expect:

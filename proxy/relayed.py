@@ -1,5 +1,6 @@
 """The responses an upstream answer is relayed in: aiohttp's, minus what it would invent;
-and :func:`relay_stream`, which relays a streamed body under ``timeouts.client_send``.
+:func:`small_answer` for a body read whole, and :func:`relay_stream`, which relays a
+streamed body under ``timeouts.client_send``.
 
 aiohttp completes every response head it sends: a ``Server: Python/… aiohttp/…``
 banner when there is no ``Server``, and ``Content-Type: application/octet-stream``
@@ -7,6 +8,11 @@ when a body has none. For a relayed answer both are false statements about the
 upstream's response (and the banner advertises the proxy's exact versions), so
 :class:`RelayedResponse` and :class:`RelayedStreamResponse` send exactly the headers
 they were given (plus ``Date`` when missing, which RFC 9110 §6.6.1 asks of a proxy).
+
+A small answer to a plain HTTP/1.1 keep-alive request skips aiohttp's response
+machinery (a header multidict, a prepare pass, its serialiser): its bytes are
+assembled here and written in one call, as the edge's own answers are
+(:class:`proxy.edge_answers.RawAnswer`).
 
 Header bytes go on byte for byte. aiohttp's parser keeps bytes that are not UTF-8
 (a Latin-1 ``filename="caf\\xe9.txt"``, legal obs-text) as surrogates, and its
@@ -24,10 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
+from typing import cast
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 from multidict import CIMultiDict
 
+from .edge_answers import HttpDate, RawAnswer, unread_body
 from .forward import ForwardFailure, UpstreamResponse
 from .records import ErrorKind, RequestError, RequestRecord
 
@@ -79,6 +88,57 @@ class RelayedStreamResponse(_AsRelayed):
 
 class RelayedResponse(_AsRelayed, web.Response):
     """A small relayed answer sent in one write: its head is the upstream's."""
+
+
+# Control characters other than the CR LF the head is joined with (as aiohttp's own
+# serialiser refuses them); a CR or LF inside a field shows in the counts instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def small_answer(
+    request: web.BaseRequest,
+    status: int,
+    reason: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+) -> web.StreamResponse:
+    """The answer relaying a body read whole. For a plain HTTP/1.1 keep-alive request
+    (with a status that has a body) its bytes are assembled here: the headers as given,
+    ``Date`` when missing, ``Content-Length`` the body's. Anything else is aiohttp's
+    :class:`RelayedResponse`."""
+    if (
+        request.version != HttpVersion11
+        or not request.keep_alive
+        or status < 200
+        or status in (204, 304)
+        or unread_body(request)
+    ):
+        return RelayedResponse(
+            status=status, reason=reason, headers=CIMultiDict(headers), body=body
+        )
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    dated = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "content-length":
+            continue  # the body's own length follows
+        dated = dated or lowered == "date"
+        lines.append(f"{name}: {value}")
+    text = "\r\n".join(lines)
+    breaks = len(lines) - 1
+    if text.count("\r") != breaks or text.count("\n") != breaks or _CONTROL.search(text):
+        raise ValueError("a relayed header holds a control character")
+    data = b"".join(
+        (
+            text.encode("utf-8", "surrogateescape"),  # bytes past ASCII as received
+            b"\r\n",
+            b"" if dated else HttpDate.current(),
+            b"Content-Length: %d\r\n\r\n" % len(body),
+            body,
+        )
+    )
+    # aiohttp's handler only uses the parts RawAnswer has (see proxy/edge_answers.py).
+    return cast(web.StreamResponse, RawAnswer(status, data, keep_alive=True))
 
 
 async def relay_stream(

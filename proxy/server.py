@@ -28,7 +28,7 @@ from .headers import RequestHeaders, is_trusted, joined, response_headers, upstr
 from .policy import Config
 from .protocol import EdgeHTTPServer, peer_address, send_continue
 from .records import Observer, PolicyHolder, RequestRecord, Snapshot
-from .relayed import RelayedResponse, RelayedStreamResponse, relay_stream
+from .relayed import RelayedStreamResponse, relay_stream, small_answer
 from .sameorigin import client_scheme, reported_schemes
 from .shadow import ShadowLog, judge
 from .websocket import (
@@ -290,21 +290,22 @@ class EdgeServer:
         *,
         shadow: bool = False,
     ) -> web.StreamResponse:
-        out: CIMultiDict[str] = CIMultiDict()
+        headers: list[tuple[str, str]]
         if shadow:
             # The app's own answer, its CORS headers and Vary as it sent them; cors-edge
             # only judges it next to its own verdict.
-            out.extend(response_headers(upstream_response.headers, keep_cors=True))
-            self._judge_shadow(request, verdict, upstream_response.status, out, record)
-            out.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
+            headers = response_headers(upstream_response.headers, keep_cors=True)
+            self._judge_shadow(request, verdict, upstream_response.status, headers, record)
+            headers.extend(verdict.extra)  # serve --debug's header (proxy/debug.py), if on
         else:
+            headers = []
             vary_values: list[str] = []
             for name, value in response_headers(upstream_response.headers):
                 if name.lower() == "vary":
                     vary_values.append(value)
                 else:
-                    out.add(name, value)
-            out.extend(verdict.answer_headers(vary_values))
+                    headers.append((name, value))
+            headers.extend(verdict.answer_headers(vary_values))
         length = upstream_response.content_length
         status, reason = upstream_response.status, upstream_response.reason
         if length is not None and length <= SMALL_BODY and request.method != "HEAD":
@@ -314,7 +315,8 @@ class EdgeServer:
             except ForwardFailure as failure:
                 return _failed(verdict, failure, record)
             record.bytes_sent = len(body)
-            return RelayedResponse(status=status, reason=reason, headers=out, body=body)
+            return small_answer(request, status, reason, headers, body)
+        out = CIMultiDict(headers)
         # Of unknown length, the body goes chunked to HTTP/1.1 clients and
         # close-delimited to HTTP/1.0 ones (no chunked coding there), aiohttp's
         # choice when no Content-Length is set; the close must then really come,
@@ -337,7 +339,7 @@ class EdgeServer:
         request: web.BaseRequest,
         verdict: Verdict,
         status: int,
-        headers: CIMultiDict[str],
+        headers: list[tuple[str, str]],
         record: RequestRecord,
     ) -> None:
         get = request.headers.get
@@ -349,7 +351,7 @@ class EdgeServer:
             request_headers=get("Access-Control-Request-Headers"),
             credentials="Cookie" in request.headers,
             status=status,
-            upstream_headers=list(headers.items()),
+            upstream_headers=headers,
         )
         if judgement is not None and judgement.disagrees:
             record.shadow = (judgement.ours, judgement.upstream)

@@ -41,8 +41,10 @@ def edges(
         factory.close()
 
 
-def _answer(edge: Edge, request: bytes) -> tuple[int | None, list[tuple[str, str]]]:
-    responses, _, raw = raw_exchange(edge.port, request, expect=0, timeout=10)
+def _answer(
+    edge: Edge, request: bytes, expect: int = 0
+) -> tuple[int | None, list[tuple[str, str]]]:
+    responses, _, raw = raw_exchange(edge.port, request, expect=expect, timeout=10)
     assert responses, raw[:200]
     assert b"aiohttp" not in raw.split(b"\r\n\r\n", 1)[0], raw[:400]
     return responses[0].status, responses[0].headers
@@ -87,6 +89,38 @@ def test_header_bytes_are_relayed_byte_for_byte(
     assert responses[0].status == 200 and b"aiohttp" not in head
     if method == "GET":
         assert len(responses[0].body) == size
+
+
+# A small answer to a plain HTTP/1.1 keep-alive request is assembled by relayed.py itself
+# (small_answer); to any other request (Connection: close above) by aiohttp.
+KEEP_ALIVE = [ALLOWED]
+
+
+def test_a_small_keep_alive_answer_invents_nothing(edges: dict[str, Edge]) -> None:
+    status, headers = _answer(edges["fault"], request_bytes("GET", "/bare?n=500", KEEP_ALIVE), 1)
+    assert status == 200
+    assert _values(headers, "Content-Type") == [] and _values(headers, "Server") == [], headers
+    assert _values(headers, "Content-Length") == ["500"]
+    assert len(_values(headers, "Date")) == 1  # a proxy adds the Date an upstream left out
+
+
+def test_a_small_keep_alive_answer_has_the_headers_aiohttps_would(edges: dict[str, Edge]) -> None:
+    def names_and_values(connection: list[tuple[str, str]], expect: int) -> list[tuple[str, str]]:
+        request = request_bytes("GET", "/api/items", [ALLOWED, *connection])
+        status, headers = _answer(edges["flask"], request, expect)
+        assert status == 200
+        return sorted(h for h in headers if h[0].lower() not in ("date", "connection"))
+
+    assert names_and_values([], 1) == names_and_values([("Connection", "close")], 0)
+
+
+def test_a_small_keep_alive_answer_relays_header_bytes_as_sent(edges: dict[str, Edge]) -> None:
+    request = request_bytes("GET", "/latin1-header?n=10", KEEP_ALIVE)
+    responses, _, raw = raw_exchange(edges["fault"].port, request, expect=1, timeout=10)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b'\r\nContent-Disposition: attachment; filename="caf\xe9.txt"\r\n' in head, head
+    assert "\r\nX-Utf8: café ☕\r\n".encode() in head, head
+    assert responses[0].status == 200 and len(responses[0].body) == 10
 
 
 EDGE_MADE = {
