@@ -2,6 +2,7 @@
 
 :func:`edge_answer` answers a decision taken at the edge (204, 403, 400);
 :func:`error_answer` is the one builder of the JSON errors cors-edge makes itself
+(:func:`refusal_answer` the same for a refused request head, in HTTP/1.1 and closing)
 (413, 408, 502, 504, parser refusals, WebSocket refusals). Both take their CORS
 headers and ``Vary`` from :meth:`~proxy.cors.Verdict.answer_headers`, and say
 ``Server: cors-edge``.
@@ -30,6 +31,7 @@ import json
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import cast
 
 from aiohttp import HttpVersion11, web
@@ -216,3 +218,23 @@ def error_answer(
         headers.append(("Content-Length", str(len(body))))
         return web.Response(status=status, headers=headers)
     return web.Response(status=status, body=body, headers=headers)
+
+
+def refusal_answer(
+    verdict: Verdict | None, status: int, message: str, *, head_only: bool = False
+) -> web.StreamResponse:
+    """:func:`error_answer`'s answer to a request head the edge refused, then the
+    connection closes. Its status line says HTTP/1.1 whatever the refused head said:
+    "A server SHOULD send a response version equal to the highest version to which the
+    server is conformant" (RFC 9110 §2.5), and a refused head's version (the placeholder
+    aiohttp hands over says 1.0; an HTTP/0.9 line has none) is no version to answer in."""
+    headers = verdict.answer_headers() if verdict is not None else []
+    body = json.dumps({"error": message, "status": status}).encode()
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"]
+    lines.extend(f"{name}: {value}\r\n" for name, value in headers)
+    lines.append(f"Content-Type: application/json\r\nServer: {SERVER}\r\n")
+    lines.append(f"Content-Length: {len(body)}\r\nConnection: close\r\n")
+    head = "".join(lines).encode("latin-1") + HttpDate.current() + b"\r\n"
+    answer = RawAnswer(status, head if head_only else head + body, keep_alive=False)
+    # aiohttp's handler only uses the parts RawAnswer has (see the module docstring).
+    return cast(web.StreamResponse, answer)

@@ -17,7 +17,7 @@ four things the edge needs it does not do on its own:
 
 A refused head is decided like any request, by the server's own call
 (:meth:`proxy.server.EdgeServer.decide_refused`, handed in as ``decide_refused``),
-and answered by :func:`proxy.edge_answers.error_answer`.
+and answered by :func:`proxy.edge_answers.refusal_answer`.
 
 This is the one module on the server side that uses aiohttp's private API: it
 subclasses ``aiohttp.web_protocol.RequestHandler`` and reads or overrides its
@@ -45,7 +45,7 @@ from multidict import CIMultiDictProxy
 
 from .cors import Verdict
 from .early_answers import EarlyAnswerParser
-from .edge_answers import SERVER, error_answer
+from .edge_answers import SERVER, refusal_answer
 from .parser_guard import UpgradeSafeParser
 from .refusals import MESSAGES, head_refusal, parse_refused_head, refusal_status
 
@@ -315,11 +315,7 @@ class EdgeRequestHandler(RequestHandler):
         # No body on an answer to HEAD (RFC 9112 §6.3); aiohttp cannot tell, as the
         # request it hands over for a refused head is a placeholder.
         head_only = head.startswith(b"HEAD ")
-        response = error_answer(
-            verdict, status, MESSAGES.get(status, "refused"), head_only=head_only
-        )
-        response.force_close()
-        return response
+        return refusal_answer(verdict, status, MESSAGES.get(status, "refused"), head_only=head_only)
 
     def _refused_verdict(self, head: bytes, peer: str | None) -> Verdict | None:
         refused = parse_refused_head(head)
@@ -342,9 +338,7 @@ def guard_http_version(handler: Handler) -> Handler:
         )
         if refusal is not None:
             log.warning("refused a request from %s with 400: %s", request.remote, refusal)
-            response = error_answer(None, 400, MESSAGES[400])
-            response.force_close()
-            return response
+            return refusal_answer(None, 400, MESSAGES[400], head_only=request.method == "HEAD")
         return await handler(request)
 
     return guarded

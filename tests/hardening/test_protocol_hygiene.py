@@ -223,3 +223,32 @@ def test_without_host_no_request_counts_as_same_origin(edges: dict[str, Edge]) -
     request = request_bytes("GET", "/raw-headers", [own], host=f"127.0.0.1:{edge.port}")
     responses, _, _ = raw_exchange(edge.port, request, timeout=10)
     assert responses and responses[0].status == 200  # with Host: same-origin, forwarded
+
+
+REFUSED_HEADS = {
+    "431 HTTP/1.1": request_bytes("GET", "/x", [("X-Big", "b" * 70000)]),
+    "431 HTTP/1.0": request_bytes("GET", "/x", [("X-Big", "b" * 70000)], version="HTTP/1.0"),
+    "414": b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: h\r\n\r\n",
+    "400 two lengths": b"GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n"
+    b"Content-Length: 2\r\n\r\n",
+    "400 HTTP/0.9": b"GET /public/status\r\n\r\n",
+    "400 bad host": request_bytes("GET", "/x", host="user@h"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED_HEADS))
+def test_refused_heads_are_answered_in_http11_and_closed(edges: dict[str, Edge], name: str) -> None:
+    """The version of a head the edge refused is none to answer in (aiohttp's placeholder
+    for it says 1.0): the answer says HTTP/1.1, as RFC 9110 §2.5 asks of a 1.1 server."""
+    responses, closed, raw = raw_exchange(edges["plain"].port, REFUSED_HEADS[name], expect=0)
+    assert raw.startswith(f"HTTP/1.1 {name.split()[0]} ".encode()), raw[:100]
+    assert closed and responses[0].header("Connection") == "close"
+    assert responses[0].header("Server") == "cors-edge"
+    assert json.loads(responses[0].body)["status"] == int(name.split()[0])
+
+
+def test_a_refused_head_request_gets_no_body(edges: dict[str, Edge]) -> None:
+    request = request_bytes("HEAD", "/x", host="user@h")
+    responses, closed, raw = raw_exchange(edges["plain"].port, request, expect=0)
+    assert raw.startswith(b"HTTP/1.1 400 ") and closed
+    assert raw.endswith(b"\r\n\r\n") and int(responses[0].header("Content-Length") or 0) > 0
