@@ -23,7 +23,8 @@ This is the one module on the server side that uses aiohttp's private API: it
 subclasses ``aiohttp.web_protocol.RequestHandler`` and reads or overrides its
 internals (``_request_count``, ``_waiter``, ``_force_close``, ``_upgraded``,
 ``_messages``, ``_current_request``, ``_loop``, ``_parser``, the ``_ErrInfo`` messages
-the parser queues, ``handle_error``, ``eof_received``, ``data_received``), reads ``web.Server``'s
+the parser queues, ``handle_error``, ``eof_received``, ``data_received``, the
+undocumented ``finish_response``), reads ``web.Server``'s
 ``_loop`` and ``_kwargs``, writes ``100 Continue`` through the undocumented
 ``request.writer``, and drives the undocumented ``web.Server.pre_shutdown``.
 aiohttp is pinned to 3.14 (``pyproject.toml``); ``tests/test_aiohttp_contract.py``
@@ -112,6 +113,7 @@ class EdgeRequestHandler(RequestHandler):
         self._head_count = 0  # requests parsed when the deadline was armed
         self._head_bytes = bytearray()  # raw bytes of the head being received (bounded)
         self._refused_head = b""  # the head the parser refused, kept for the answer
+        self._close_when_answered = False  # half-closed with pipelined requests queued
 
     @property
     def saw_non_ascii(self) -> bool:
@@ -256,8 +258,21 @@ class EdgeRequestHandler(RequestHandler):
             # Its body can never be completed: close, forwarding nothing more.
             self.force_close()
             return False
-        self.close()
+        if self._messages:
+            # Requests pipelined before the half-close are answered too, in order:
+            # close() now would end the connection after the first (aiohttp's way).
+            self._close_when_answered = True
+        else:
+            self.close()
         return True
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        result = await super().finish_response(request, resp, start_time)
+        if self._close_when_answered and not self._messages:
+            self.close()  # the client half-closed and every request it sent is answered
+        return result
 
     def data_received(self, data: bytes) -> None:
         upgraded = self._upgraded

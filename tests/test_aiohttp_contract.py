@@ -45,6 +45,9 @@ def test_connection_handler_internals_protocol_relies_on() -> None:
     source = inspect.getsource(web_protocol.RequestHandler.data_received)
     assert "_ErrInfo(status=400" in source  # parser errors become queued _ErrInfo messages
     assert "self._request_count += 1" in source
+    finish = inspect.signature(web_protocol.RequestHandler.finish_response)
+    assert list(finish.parameters) == ["self", "request", "resp", "start_time"]
+    assert "await self.finish_response(" in inspect.getsource(web_protocol.RequestHandler)
     handle_error = inspect.signature(web_protocol.RequestHandler.handle_error)
     assert list(handle_error.parameters) == ["self", "request", "status", "exc", "message"]
     assert issubclass(EdgeRequestHandler, web_protocol.RequestHandler)

@@ -7,6 +7,7 @@ up in the Flask request log, it was smuggled past the edge.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -353,6 +354,33 @@ def test_no_tracebacks_on_stderr(own_hard_edge: HardEdge) -> None:
     for name in ABUSES:
         _send_abuse(own_hard_edge.port, name)
     assert_exits_without_tracebacks(own_hard_edge.edge)
+
+
+@pytest.mark.parametrize("count", [3, 50])
+def test_half_closed_clients_get_every_pipelined_answer(hard_edge: HardEdge, count: int) -> None:
+    """Requests pipelined before a shutdown(SHUT_WR) are all answered, in order, then the
+    connection closes (aiohttp alone answered the first and closed; 50 is past its queue
+    of 32 parsed requests)."""
+    requests = [
+        b"GET /api/items HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\n\r\n",
+        b"OPTIONS /api/items HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\n"
+        b"Access-Control-Request-Method: GET\r\n\r\n",
+        b"GET /api/items HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.test\r\n\r\n",
+    ]
+    sent = [requests[index % 3] for index in range(count)]
+    with socket.create_connection(("127.0.0.1", hard_edge.port), timeout=10) as sock:
+        sock.sendall(b"".join(sent))
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):  # to EOF: the edge closes once all are answered
+            data += chunk
+    statuses = []
+    while data:  # each answer: a head, then Content-Length bytes (none for the 204s)
+        head, _, data = data.partition(b"\r\n\r\n")
+        statuses.append(head[9:12])
+        length = re.search(rb"\r\nContent-Length: (\d+)", head)
+        data = data[int(length[1]) if length else 0 :]
+    assert statuses == [[b"200", b"204", b"403"][index % 3] for index in range(count)]
 
 
 def test_half_closed_clients_still_get_their_answer(hard_edge: HardEdge) -> None:
