@@ -80,7 +80,9 @@ async def send_continue(request: web.BaseRequest) -> None:
 
 
 class EdgeRequestHandler(RequestHandler):
-    """One client connection: aiohttp's handler plus a request-head deadline."""
+    """One client connection: aiohttp's handler plus a request-head deadline, parser
+    refusals answered with their route's CORS headers, early answers, and every
+    pipelined request answered before a half-close ends the connection."""
 
     def __init__(
         self,
