@@ -1,7 +1,7 @@
 """Edge answers written as soon as their request is parsed, before aiohttp builds it.
 
 A preflight is the request an edge serves most, and its answer is fixed bytes
-(:func:`proxy.edge_answers.early_answer`). The way aiohttp hands a parsed
+(:func:`proxy.edge_answers.prepared_answer`). The way aiohttp hands a parsed
 request to a handler (a future woken, a task per request, a request object, a
 response prepared and drained) costs more than deciding and answering it. So the
 connection handler (:class:`proxy.protocol.EdgeRequestHandler`) offers each parsed

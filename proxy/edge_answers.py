@@ -101,7 +101,7 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
             response.force_close()
         return response
     keep_alive = request.keep_alive and not unread_body(request)
-    answer = early_answer(verdict, head_only=request.method == "HEAD", keep_alive=keep_alive)
+    answer = prepared_answer(verdict, head_only=request.method == "HEAD", keep_alive=keep_alive)
     if answer is None:
         raise ValueError("edge_answer() is for verdicts answered at the edge")
     # aiohttp's handler only uses the parts RawAnswer has (see the module docstring).
@@ -109,9 +109,9 @@ def edge_answer(verdict: Verdict, request: web.BaseRequest) -> web.StreamRespons
 
 
 @dataclass(frozen=True, slots=True)
-class EarlyAnswer:
-    """A verdict's whole keep-alive HTTP/1.1 answer but its ``Date`` line, and what a
-    request record says of it (see :meth:`proxy.server.EdgeServer.answer_early`)."""
+class PreparedAnswer:
+    """A verdict's whole HTTP/1.1 answer but its ``Date`` line, and what a request
+    record says of it (see :meth:`proxy.server.EdgeServer.answer_early`)."""
 
     verdict: Verdict  # kept, so that its id stays its own while cached
     before_date: bytes
@@ -126,13 +126,13 @@ class EarlyAnswer:
 
 # (id(verdict), head_only, keep_alive) -> (the verdict, kept so that its id stays its
 # own while cached; its answer, or None when it is not the edge's).
-_ANSWERS: dict[tuple[int, bool, bool], tuple[Verdict, EarlyAnswer | None]] = {}
+_ANSWERS: dict[tuple[int, bool, bool], tuple[Verdict, PreparedAnswer | None]] = {}
 _ANSWERS_KEPT = 4096
 
 
-def early_answer(
+def prepared_answer(
     verdict: Verdict, *, head_only: bool, keep_alive: bool = True
-) -> EarlyAnswer | None:
+) -> PreparedAnswer | None:
     """The answer for a verdict answered at the edge, ``None`` for one that is forwarded
     (shadow routes forward everything). Built once per verdict: verdicts come from the
     snapshot's cache, so a site's few preflights reuse a few answers."""
@@ -141,16 +141,16 @@ def early_answer(
     if known is None or known[0] is not verdict:
         if len(_ANSWERS) >= _ANSWERS_KEPT:
             _ANSWERS.clear()  # a new snapshot's verdicts: start over, bounded
-        known = _ANSWERS[key] = (verdict, _early_answer(verdict, head_only, keep_alive))
+        known = _ANSWERS[key] = (verdict, _prepare_answer(verdict, head_only, keep_alive))
     return known[1]
 
 
-def _early_answer(verdict: Verdict, head_only: bool, keep_alive: bool) -> EarlyAnswer | None:
+def _prepare_answer(verdict: Verdict, head_only: bool, keep_alive: bool) -> PreparedAnswer | None:
     route = verdict.route
     if not verdict.answered_at_edge or (route is not None and route.shadow):
         return None
     before_date, after_date = _answer_parts(verdict, head_only, keep_alive)
-    return EarlyAnswer(
+    return PreparedAnswer(
         verdict,
         before_date,
         after_date,

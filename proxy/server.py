@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 
 from .bodies import limited_body, refused_body
 from .cors import Verdict
-from .edge_answers import early_answer, edge_answer, error_answer
+from .edge_answers import edge_answer, error_answer, prepared_answer
 from .forward import ForwardFailure, Upstream, UpstreamResponse, read_small_body
 from .headers import RequestHeaders, is_trusted, joined, response_headers, upstream_request_headers
 from .policy import Config
@@ -179,7 +179,7 @@ class EdgeServer:
         trusted = is_trusted(peer, snapshot.config.trust_forwarded_from)
         method, raw_target = message.method, message.path
         verdict = self.decide(snapshot, method, raw_target.split("?", 1)[0], headers, trusted)
-        answer = early_answer(verdict, head_only=method == "HEAD")
+        answer = prepared_answer(verdict, head_only=method == "HEAD")
         if answer is None:
             return None
         record = RequestRecord(
