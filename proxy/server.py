@@ -16,9 +16,9 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from aiohttp import HttpVersion11, web
+from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_parser import RawRequestMessage
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from .bodies import limited_body, refused_body
 from .cors import Verdict
@@ -44,6 +44,8 @@ log = logging.getLogger("cors_edge")
 LINGERING_TIME = 2.0  # seconds; see make_server
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are relayed in one piece
+# Header names as multidict's istr, looked up without case-folding them each time.
+_REQUEST_PRIVATE_NETWORK = istr("Access-Control-Request-Private-Network")
 
 
 class EdgeServer:
@@ -105,12 +107,12 @@ class EdgeServer:
         return snapshot.verdicts.decide(
             method,
             raw_path,
-            headers.getall("Origin", ()),
-            joined(headers, "Access-Control-Request-Method") if preflight else None,
-            joined(headers, "Access-Control-Request-Headers") if preflight else None,
-            get("Access-Control-Request-Private-Network") if preflight else None,
+            headers.getall(hdrs.ORIGIN, ()),
+            joined(headers, hdrs.ACCESS_CONTROL_REQUEST_METHOD) if preflight else None,
+            joined(headers, hdrs.ACCESS_CONTROL_REQUEST_HEADERS) if preflight else None,
+            get(_REQUEST_PRIVATE_NETWORK) if preflight else None,
             client_scheme(snapshot.config.public_scheme, reported_schemes(headers), trusted),
-            get("Host"),
+            get(hdrs.HOST),
         )
 
     def decide_refused(
