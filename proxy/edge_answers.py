@@ -210,10 +210,8 @@ def error_answer(
     ``verdict`` is ``None`` when no route can be told (a malformed request): such an
     answer grants nothing. ``head_only``: the answer to a ``HEAD`` aiohttp cannot
     see as one (a refused head), sent without its body (RFC 9112 §6.3)."""
-    headers = verdict.answer_headers() if verdict is not None else []
-    headers.append(("Content-Type", "application/json"))
-    headers.append(("Server", SERVER))
-    body = json.dumps({"error": message, "status": status}).encode()
+    headers = _error_headers(verdict)
+    body = _error_body(status, message)
     if head_only:
         headers.append(("Content-Length", str(len(body))))
         return web.Response(status=status, headers=headers)
@@ -228,13 +226,24 @@ def refusal_answer(
     "A server SHOULD send a response version equal to the highest version to which the
     server is conformant" (RFC 9110 §2.5), and a refused head's version (the placeholder
     aiohttp hands over says 1.0; an HTTP/0.9 line has none) is no version to answer in."""
-    headers = verdict.answer_headers() if verdict is not None else []
-    body = json.dumps({"error": message, "status": status}).encode()
+    body = _error_body(status, message)
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"]
-    lines.extend(f"{name}: {value}\r\n" for name, value in headers)
-    lines.append(f"Content-Type: application/json\r\nServer: {SERVER}\r\n")
+    lines.extend(f"{name}: {value}\r\n" for name, value in _error_headers(verdict))
     lines.append(f"Content-Length: {len(body)}\r\nConnection: close\r\n")
     head = "".join(lines).encode("latin-1") + HttpDate.current() + b"\r\n"
     answer = RawAnswer(status, head if head_only else head + body, keep_alive=False)
     # aiohttp's handler only uses the parts RawAnswer has (see the module docstring).
     return cast(web.StreamResponse, answer)
+
+
+def _error_headers(verdict: Verdict | None) -> list[tuple[str, str]]:
+    """An error answer's headers: what the verdict grants (nothing when no route can be
+    told), then its own ``Content-Type`` and ``Server``."""
+    headers = verdict.answer_headers() if verdict is not None else []
+    headers.append(("Content-Type", "application/json"))
+    headers.append(("Server", SERVER))
+    return headers
+
+
+def _error_body(status: int, message: str) -> bytes:
+    return json.dumps({"error": message, "status": status}).encode()

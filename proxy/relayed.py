@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import cast
 
 from aiohttp import HttpVersion11, hdrs, web
@@ -41,21 +41,25 @@ from .forward import ForwardFailure, UpstreamResponse
 from .records import ErrorKind, RequestError, RequestRecord
 
 _INVENTED = (hdrs.SERVER, hdrs.CONTENT_TYPE)
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # as aiohttp's own serialiser
+# Control characters other than the CR LF the head is joined with (as aiohttp's own
+# serialiser refuses them); a CR or LF inside a field shows in the counts instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def head_lines(status_line: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """The status line and header lines, each ending in CR LF, with every header byte
+    as received (surrogates back to their bytes); no blank line yet."""
+    lines = [status_line, *(f"{name}: {value}" for name, value in headers)]
+    text = "\r\n".join(lines)
+    breaks = len(lines) - 1
+    if text.count("\r") != breaks or text.count("\n") != breaks or _CONTROL.search(text):
+        raise ValueError("a relayed header holds a control character")
+    return text.encode("utf-8", "surrogateescape") + b"\r\n"
 
 
 def exact_head(status_line: str, headers: CIMultiDict[str]) -> bytes:
-    """The head with every header byte as received (surrogates back to their bytes)."""
-    lines = [status_line.encode("utf-8", "surrogateescape")]
-    for name, value in headers.items():
-        if _FORBIDDEN.search(name) or _FORBIDDEN.search(value):
-            raise ValueError(f"header {name!r} holds a control character")
-        lines.append(
-            name.encode("utf-8", "surrogateescape")
-            + b": "
-            + value.encode("utf-8", "surrogateescape")
-        )
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+    """The whole head, byte for byte as received (see :func:`head_lines`)."""
+    return head_lines(status_line, headers.items()) + b"\r\n"
 
 
 class _AsRelayed(web.StreamResponse):
@@ -90,11 +94,6 @@ class RelayedResponse(_AsRelayed, web.Response):
     """A small relayed answer sent in one write: its head is the upstream's."""
 
 
-# Control characters other than the CR LF the head is joined with (as aiohttp's own
-# serialiser refuses them); a CR or LF inside a field shows in the counts instead.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def small_answer(
     request: web.BaseRequest,
     status: int,
@@ -116,24 +115,13 @@ def small_answer(
         return RelayedResponse(
             status=status, reason=reason, headers=CIMultiDict(headers), body=body
         )
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    dated = False
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == "content-length":
-            continue  # the body's own length follows
-        dated = dated or lowered == "date"
-        lines.append(f"{name}: {value}")
-    text = "\r\n".join(lines)
-    breaks = len(lines) - 1
-    if text.count("\r") != breaks or text.count("\n") != breaks or _CONTROL.search(text):
-        raise ValueError("a relayed header holds a control character")
+    kept = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    dated = any(name.lower() == "date" for name, _ in kept)
     data = b"".join(
         (
-            text.encode("utf-8", "surrogateescape"),  # bytes past ASCII as received
-            b"\r\n",
+            head_lines(f"HTTP/1.1 {status} {reason}", kept),
             b"" if dated else HttpDate.current(),
-            b"Content-Length: %d\r\n\r\n" % len(body),
+            b"Content-Length: %d\r\n\r\n" % len(body),  # the body's own length
             body,
         )
     )
