@@ -8,12 +8,14 @@ connection, never in an unhandled exception.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -221,6 +223,19 @@ def assert_no_tracebacks(edge: Edge) -> None:
         assert needle not in text, f"{needle!r} on the edge's stderr:\n{text[-4000:]}"
 
 
+@contextlib.contextmanager
+def traceback_free_edges(tmp: Path, upstream: Upstream) -> Iterator[EdgeFactory]:
+    """A factory for a module's edges: on the way out, every edge it started is
+    checked for tracebacks on its stderr, then all are stopped."""
+    factory = EdgeFactory(tmp, upstream)
+    try:
+        yield factory
+        for edge in factory.started:
+            assert_no_tracebacks(edge)
+    finally:
+        factory.close()
+
+
 def assert_exits_without_tracebacks(edge: Edge) -> None:
     """Stop ``edge`` and check all it ever wrote on stderr, read to the end of the pipe.
 
@@ -277,9 +292,15 @@ def wait_for(predicate: object, timeout: float = 5.0, interval: float = 0.05) ->
     return bool(predicate())  # type: ignore[operator]
 
 
-@pytest.fixture(scope="module")
-def fault() -> Iterator[FaultServer]:
-    """A raw upstream with canned misbehaviours, one per test module that asks for it."""
+def serve_faults() -> Iterator[FaultServer]:
+    """A raw upstream with canned misbehaviours, running until the generator ends."""
     server = FaultServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def fault() -> Iterator[FaultServer]:
+    """A raw upstream with canned misbehaviours, one per test module that asks for it
+    (a module whose tests change its state asks for one per test instead)."""
+    yield from serve_faults()

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import Edge, EdgeFactory, Upstream
+from tests.support import Edge, Upstream
 
-from .conftest import assert_no_tracebacks, request_bytes
+from .conftest import request_bytes, traceback_free_edges
 from .faultserver import PATTERN, FaultServer
 
 POLICY = """
@@ -31,14 +31,8 @@ ORIGIN = ("Origin", "https://app.example.com")
 def edges(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, fault: FaultServer
 ) -> Iterator[dict[str, Edge]]:
-    factory = EdgeFactory(tmp_path_factory.mktemp("http10-edge"), upstream)
-    started = {"flask": factory(POLICY), "fault": factory(POLICY, upstream_url=fault.url)}
-    yield started
-    try:
-        for edge in started.values():
-            assert_no_tracebacks(edge)
-    finally:
-        factory.close()
+    with traceback_free_edges(tmp_path_factory.mktemp("http10-edge"), upstream) as factory:
+        yield {"flask": factory(POLICY), "fault": factory(POLICY, upstream_url=fault.url)}
 
 
 def _pattern(size: int) -> bytes:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support import EdgeFactory
 
-from .conftest import assert_no_tracebacks
+from .conftest import assert_no_tracebacks, serve_faults
 from .faultserver import FaultServer
 
 POLICY = """
@@ -28,9 +28,7 @@ ORIGIN = {"Origin": "https://app.example.com"}
 
 @pytest.fixture
 def fault() -> Iterator[FaultServer]:
-    server = FaultServer().start()
-    yield server
-    server.stop()
+    yield from serve_faults()  # one per test: the tests change its state and count on it
 
 
 async def test_a_full_pool_answers_503_after_pool_wait(

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import Edge, EdgeFactory, Upstream
+from tests.support import Edge, Upstream
 
-from .conftest import assert_no_tracebacks, marker, raw_exchange, request_bytes
+from .conftest import marker, raw_exchange, request_bytes, traceback_free_edges
 from .faultserver import FaultServer
 
 ROUTES = """
@@ -55,17 +55,11 @@ FAMILY = [
 def edges(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, fault: FaultServer
 ) -> Iterator[dict[str, Edge]]:
-    factory = EdgeFactory(tmp_path_factory.mktemp("hygiene-edge"), upstream)
-    started = {
-        "plain": factory(ROUTES, upstream_url=fault.url),
-        "trusted": factory(TRUSTED, upstream_url=fault.url),
-    }
-    yield started
-    try:
-        for edge in started.values():
-            assert_no_tracebacks(edge)
-    finally:
-        factory.close()
+    with traceback_free_edges(tmp_path_factory.mktemp("hygiene-edge"), upstream) as factory:
+        yield {
+            "plain": factory(ROUTES, upstream_url=fault.url),
+            "trusted": factory(TRUSTED, upstream_url=fault.url),
+        }
 
 
 def _upstream_head(edge: Edge, request: bytes) -> tuple[str, list[tuple[str, str]]]:

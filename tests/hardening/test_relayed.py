@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from tests.support import Edge, EdgeFactory, Upstream
+from tests.support import Edge, Upstream
 
-from .conftest import assert_no_tracebacks, raw_exchange, request_bytes
+from .conftest import raw_exchange, request_bytes, traceback_free_edges
 from .faultserver import FaultServer
 
 POLICY = """
@@ -31,14 +31,8 @@ ALLOWED = ("Origin", "https://app.example.com")
 def edges(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, fault: FaultServer
 ) -> Iterator[dict[str, Edge]]:
-    factory = EdgeFactory(tmp_path_factory.mktemp("relayed-edge"), upstream)
-    started = {"fault": factory(POLICY, upstream_url=fault.url), "flask": factory(POLICY)}
-    yield started
-    try:
-        for edge in started.values():
-            assert_no_tracebacks(edge)
-    finally:
-        factory.close()
+    with traceback_free_edges(tmp_path_factory.mktemp("relayed-edge"), upstream) as factory:
+        yield {"fault": factory(POLICY, upstream_url=fault.url), "flask": factory(POLICY)}
 
 
 def _answer(

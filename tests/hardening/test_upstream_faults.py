@@ -19,6 +19,7 @@ from .conftest import (
     assert_no_tracebacks,
     raw_exchange,
     request_bytes,
+    serve_faults,
     wait_for,
 )
 from .faultserver import FaultServer
@@ -37,9 +38,7 @@ ORIGIN = {"Origin": "https://app.example.com"}
 
 @pytest.fixture
 def fault() -> Iterator[FaultServer]:
-    server = FaultServer().start()
-    yield server
-    server.stop()
+    yield from serve_faults()  # one per test: the tests change its state and count on it
 
 
 @pytest.fixture
